@@ -1,0 +1,119 @@
+package api
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/server/internal/mail"
+	"github.com/wicket-vpn/wicket/server/internal/mfa"
+	"github.com/wicket-vpn/wicket/server/internal/service"
+	"github.com/wicket-vpn/wicket/server/internal/store"
+)
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func mfaMode(on bool) v1.LocationMfaMode {
+	if on {
+		return v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL
+	}
+	return v1.LocationMfaMode_LOCATION_MFA_MODE_DISABLED
+}
+
+func methods(ms []mfa.Method) []v1.MfaMethod {
+	out := make([]v1.MfaMethod, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, v1.MfaMethod(m))
+	}
+	return out
+}
+
+func locationPB(l store.Location) *v1.Location {
+	return &v1.Location{
+		Id: l.ID, Name: l.Name, Address: l.Address, ListenPort: uint32(l.ListenPort), Endpoint: l.Endpoint,
+		AllowedIps: l.AllowedIPs, Dns: l.DNS, KeepaliveIntervalSeconds: uint32(l.KeepaliveSeconds), MfaMode: mfaMode(l.MFA),
+		PeerDisconnectThresholdSeconds: uint32(l.ThresholdSeconds), PublicKey: l.PublicKey, AllowedGroups: l.AllowedGroups,
+		ConfigVersion: l.ConfigVersion, Mtu: uint32(l.MTU), MaxSessionSeconds: uint32(l.MaxSessionSeconds),
+	}
+}
+
+func locationSpec(l *v1.Location) service.LocationSpec {
+	if l == nil {
+		l = &v1.Location{}
+	}
+	spec := service.LocationSpec{
+		ID: l.GetId(), Name: l.GetName(), Address: l.GetAddress(), ListenPort: int(l.GetListenPort()), Endpoint: l.GetEndpoint(),
+		AllowedIPs: l.GetAllowedIps(), DNS: l.GetDns(), KeepaliveSeconds: int(l.GetKeepaliveIntervalSeconds()),
+		ThresholdSeconds: int(l.GetPeerDisconnectThresholdSeconds()), AllowedGroups: l.GetAllowedGroups(), MTU: int(l.GetMtu()),
+		MaxSessionSeconds: int(l.GetMaxSessionSeconds()),
+	}
+	switch l.GetMfaMode() {
+	case v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL:
+		on := true
+		spec.MFA = &on
+	case v1.LocationMfaMode_LOCATION_MFA_MODE_DISABLED:
+		off := false
+		spec.MFA = &off
+	}
+	return spec
+}
+
+func tunnelPB(t service.Tunnel) *v1.TunnelConfig {
+	return &v1.TunnelConfig{
+		Address: t.Address, ServerPublicKey: t.ServerPublicKey, Endpoint: t.Endpoint, AllowedIps: t.AllowedIPs, Dns: t.DNS,
+		KeepaliveIntervalSeconds: uint32(t.KeepaliveSeconds), Mtu: uint32(t.MTU), PresharedKey: t.PresharedKey,
+	}
+}
+
+func instancePB(i service.Instance) *v1.InstanceInfo {
+	out := &v1.InstanceInfo{
+		Id: i.ID, Name: i.Name, Url: i.URL, Username: i.Username, ConfigVersion: i.ConfigVersion,
+		EnabledMfaMethods: methods(i.Methods), SmtpConfigured: i.SMTPConfigured, DeviceId: i.DeviceID, DeviceName: i.DeviceName,
+	}
+	for _, l := range i.Locations {
+		out.Locations = append(out.Locations, &v1.LocationInfo{
+			Id: l.Location.ID, Name: l.Location.Name, MfaMode: mfaMode(l.Location.MFA),
+			PeerDisconnectThresholdSeconds: uint32(l.Location.ThresholdSeconds), Tunnel: tunnelPB(l.Tunnel),
+			ConfigVersion: l.Location.ConfigVersion, MaxSessionSeconds: uint32(l.Location.MaxSessionSeconds),
+		})
+	}
+	return out
+}
+
+func userPB(u store.User) *v1.User {
+	return &v1.User{Id: u.ID, Username: u.Username, Email: u.Email, Admin: u.Admin, Groups: u.Groups, EnabledMfaMethods: methods(service.Methods(u))}
+}
+
+func devicePB(d store.Device, username string) *v1.Device {
+	return &v1.Device{Id: d.ID, Name: d.Name, PublicKey: d.PublicKey, CreatedAt: ts(d.CreatedAt), LastSeen: ts(d.LastSeen), Username: username}
+}
+
+func sessionPB(s service.SessionView) *v1.Session {
+	return &v1.Session{
+		Id: s.ID, LocationId: s.LocationID, DeviceId: s.DeviceID, Username: s.Username, Method: v1.MfaMethod(s.Method),
+		State: v1.SessionState(s.State), AuthorizedAt: ts(s.AuthorizedAt), LatestHandshake: ts(s.LatestHandshake),
+		RxBytes: s.RxBytes, TxBytes: s.TxBytes, Endpoint: s.Endpoint, EndedAt: ts(s.EndedAt), EndReason: v1.SessionEndReason(s.EndReason),
+		DeviceName: s.DeviceName, TunnelAddress: s.Address, LocationName: s.LocationName,
+	}
+}
+
+var tlsToPB = map[mail.TLSMode]v1.SmtpTls{
+	mail.TLSNone:     v1.SmtpTls_SMTP_TLS_NONE,
+	mail.TLSStartTLS: v1.SmtpTls_SMTP_TLS_STARTTLS,
+	mail.TLSImplicit: v1.SmtpTls_SMTP_TLS_IMPLICIT,
+}
+
+func tlsFromPB(t v1.SmtpTls) mail.TLSMode {
+	for k, v := range tlsToPB {
+		if v == t {
+			return k
+		}
+	}
+	return mail.TLSStartTLS
+}

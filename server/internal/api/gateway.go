@@ -1,0 +1,81 @@
+package api
+
+import (
+	"context"
+	"errors"
+
+	"connectrpc.com/connect"
+
+	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/server/internal/service"
+	"github.com/wicket-vpn/wicket/server/internal/session"
+)
+
+type gatewayService struct{ *API }
+
+func peerPB(p session.Peer) *v1.Peer {
+	return &v1.Peer{PublicKey: p.PublicKey, AllowedIps: p.AllowedIPs, PresharedKey: p.PresharedKey}
+}
+
+func (a *gatewayService) SyncPeers(ctx context.Context, req *connect.Request[v1.SyncPeersRequest], stream *connect.ServerStream[v1.SyncPeersResponse]) error {
+	loc, err := a.svc.GatewayLocation(ctx, req.Msg.GetGatewayToken())
+	if err != nil {
+		return err
+	}
+	sub := a.svc.Sessions.SubscribePeers(loc.ID)
+	defer sub.Close()
+	for {
+		ch, err := sub.Next(ctx)
+		if errors.Is(err, session.ErrLocationDeleted) {
+			return connect.NewError(connect.CodeNotFound, errors.New("the gateway's location was deleted"))
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if ch.Snapshot {
+			snap := &v1.PeerSnapshot{Interface: &v1.GatewayInterface{
+				LocationId: ch.Interface.LocationID, PrivateKey: ch.Interface.PrivateKey, Address: ch.Interface.Address,
+				ListenPort: uint32(ch.Interface.ListenPort), Mtu: uint32(ch.Interface.MTU), AllowedIps: ch.Interface.AllowedIPs,
+			}}
+			for _, p := range ch.Peers {
+				snap.Peers = append(snap.Peers, peerPB(p))
+			}
+			if err := stream.Send(&v1.SyncPeersResponse{Snapshot: snap}); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, k := range ch.Removes {
+			if err := stream.Send(&v1.SyncPeersResponse{Remove: &v1.PeerRemove{PublicKey: k}}); err != nil {
+				return err
+			}
+		}
+		for _, p := range ch.Upserts {
+			if err := stream.Send(&v1.SyncPeersResponse{Upsert: peerPB(p)}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (a *gatewayService) ReportStats(ctx context.Context, req *connect.Request[v1.ReportStatsRequest]) (*connect.Response[v1.ReportStatsResponse], error) {
+	loc, err := a.svc.GatewayLocation(ctx, req.Msg.GetGatewayToken())
+	if err != nil {
+		return nil, err
+	}
+	stats := make([]service.PeerStat, 0, len(req.Msg.GetStats()))
+	for _, s := range req.Msg.GetStats() {
+		st := service.PeerStat{PublicKey: s.GetPublicKey(), Endpoint: s.GetEndpoint(), RxBytes: s.GetRxBytes(), TxBytes: s.GetTxBytes()}
+		if s.GetLatestHandshake() != nil {
+			st.LatestHandshake = s.GetLatestHandshake().AsTime()
+		}
+		stats = append(stats, st)
+	}
+	if err := a.svc.ReportStats(ctx, loc, stats); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.ReportStatsResponse{}), nil
+}

@@ -1,0 +1,127 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/wicket-vpn/wicket/server/internal/clock"
+	"github.com/wicket-vpn/wicket/server/internal/mail"
+	"github.com/wicket-vpn/wicket/server/internal/seal"
+	"github.com/wicket-vpn/wicket/server/internal/service"
+	"github.com/wicket-vpn/wicket/server/internal/store"
+	"github.com/wicket-vpn/wicket/server/internal/tlscert"
+)
+
+// Options configure a server.
+type Options struct {
+	DataDir string
+	// URL is how clients reach the server, put in enrollment codes.
+	URL string
+	// Hosts are extra names for the self-signed certificate.
+	Hosts        []string
+	TLSCert      string
+	TLSKey       string
+	MasterKey    string // base64; empty reads or makes DataDir/master.key
+	InstanceName string
+	MinThreshold time.Duration
+	IdleInterval time.Duration // sweeper period; 0 means one minute
+	Clock        clock.Clock
+	Mailer       mail.Mailer
+	Log          *slog.Logger
+}
+
+// Daemon is an opened server: store, keys, certificate and domain.
+type Daemon struct {
+	Opts        Options
+	Store       *store.Store
+	Service     *service.Service
+	Cert        tls.Certificate
+	Fingerprint string
+}
+
+// Open prepares a server on its data directory.
+func Open(ctx context.Context, o Options) (*Daemon, error) {
+	if o.DataDir == "" {
+		return nil, errors.New("no data directory: give --data-dir")
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.IdleInterval == 0 {
+		o.IdleInterval = time.Minute
+	}
+	sealer, err := seal.LoadOrCreate(o.DataDir, o.MasterKey)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tlscert.LoadOrCreate(o.DataDir, o.TLSCert, o.TLSKey, o.Hosts, o.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.OpenSQLite(ctx, filepath.Join(o.DataDir, "wicket.db"))
+	if err != nil {
+		return nil, err
+	}
+	fp := tlscert.Fingerprint(cert)
+	svc, err := service.New(ctx, service.Config{
+		Store: st, Sealer: sealer, Clock: o.Clock, Log: o.Log, Mailer: o.Mailer, URL: o.URL, Fingerprint: fp,
+		InstanceName: o.InstanceName, MinThreshold: o.MinThreshold,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &Daemon{Opts: o, Store: st, Service: svc, Cert: cert, Fingerprint: fp}, nil
+}
+
+// Close closes the store.
+func (d *Daemon) Close() error { return d.Store.Close() }
+
+// TLSConfig is the server side: TLS 1.3 only; Go prefers the hybrid
+// post-quantum key exchange X25519MLKEM768 by default.
+func (d *Daemon) TLSConfig() *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{d.Cert}, NextProtos: []string{"h2", "http/1.1"}}
+}
+
+// Serve serves HTTPS on ln until ctx ends, then shuts down gracefully,
+// running the idle sweeper meanwhile.
+func (d *Daemon) Serve(ctx context.Context, ln net.Listener, extra http.Handler) error {
+	log := d.Opts.Log
+	baseCtx, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	srv := &http.Server{
+		Handler:           Handler(d.Service, log, extra),
+		TLSConfig:         d.TLSConfig(),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	go d.Service.Sessions.Run(baseCtx, d.Opts.IdleInterval)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	log.Info("wicketd listening", "addr", ln.Addr().String(), "url", d.Opts.URL, "fingerprint", d.Fingerprint)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	// Streams (instance watches, gateway syncs) end with the base context.
+	cancelBase()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	return nil
+}

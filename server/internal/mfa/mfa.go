@@ -1,0 +1,193 @@
+// Package mfa holds the rules of Wicket's second factors: TOTP codes with
+// one step of skew, emailed one-time codes, and the lockout after repeated
+// wrong codes. It keeps no state: used TOTP steps, challenges and failures
+// live in the store so every server replica applies the same rules.
+package mfa
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"image/png"
+	"math/big"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+)
+
+// The rules of the security design.
+const (
+	Digits          = 6
+	Period          = 30 * time.Second
+	Skew            = 1
+	ChallengeTTL    = 5 * time.Minute
+	MaxTries        = 5
+	LockoutFailures = 5
+	LockoutWindow   = 5 * time.Minute
+	LockoutDuration = 5 * time.Minute
+	MailInterval    = 30 * time.Second
+)
+
+// NewTOTPKey makes a new TOTP secret for an account of an issuer.
+func NewTOTPKey(issuer, account string) (*otp.Key, error) {
+	return totp.Generate(totp.GenerateOpts{
+		Issuer:      issuer,
+		AccountName: account,
+		Period:      uint(Period / time.Second),
+		Digits:      otp.DigitsSix,
+		Algorithm:   otp.AlgorithmSHA1,
+	})
+}
+
+// TOTPKeyFromSecret rebuilds the otpauth key of a stored secret.
+func TOTPKeyFromSecret(issuer, account, secret string) (*otp.Key, error) {
+	url := fmt.Sprintf("otpauth://totp/%s:%s?algorithm=SHA1&digits=6&issuer=%s&period=30&secret=%s", escape(issuer), escape(account), escape(issuer), secret)
+	return otp.NewKeyFromURL(url)
+}
+
+// QRPNG renders the key's otpauth URL as a PNG QR code.
+func QRPNG(key *otp.Key, size int) ([]byte, error) {
+	img, err := key.Image(size, size)
+	if err != nil {
+		return nil, fmt.Errorf("render QR code: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Step returns the TOTP time step of t.
+func Step(t time.Time) int64 { return t.Unix() / int64(Period/time.Second) }
+
+// MatchTOTP checks code against secret at now with one step of skew either
+// way and returns the step that matched, so the caller can refuse its reuse.
+func MatchTOTP(secret, code string, now time.Time) (int64, bool) {
+	if !WellFormed(code) {
+		return 0, false
+	}
+	base := Step(now)
+	for _, d := range []int64{0, -1, 1} {
+		step := base + d
+		at := time.Unix(step*int64(Period/time.Second), 0)
+		want, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: uint(Period / time.Second), Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			return 0, false
+		}
+		if constEq(want, code) {
+			return step, true
+		}
+	}
+	return 0, false
+}
+
+// TOTPCode returns the code of secret at t (for tests and tools).
+func TOTPCode(secret string, t time.Time) (string, error) {
+	return totp.GenerateCodeCustom(secret, t, totp.ValidateOpts{Period: uint(Period / time.Second), Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+}
+
+// WellFormed reports whether code is six ASCII digits.
+func WellFormed(code string) bool {
+	if len(code) != Digits {
+		return false
+	}
+	for i := 0; i < len(code); i++ {
+		if code[i] < '0' || code[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// NewEmailCode returns six uniformly random digits.
+func NewEmailCode() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%06d", n.Int64()), nil
+}
+
+// HashCode hashes an emailed code with its challenge as salt, so a stored
+// hash is useless for any other challenge.
+func HashCode(salt, code string) string {
+	h := sha256.Sum256([]byte(salt + ":" + code))
+	return hex.EncodeToString(h[:])
+}
+
+// CodeMatches compares a code with a stored hash in constant time.
+func CodeMatches(salt, code, hash string) bool {
+	return constEq(HashCode(salt, code), hash)
+}
+
+// LockedUntil applies the lockout rule to a user's recent wrong codes
+// (newest first): LockoutFailures of them within LockoutWindow lock the user
+// until LockoutDuration after the newest.
+func LockedUntil(failures []time.Time, now time.Time) (time.Time, bool) {
+	if len(failures) < LockoutFailures {
+		return time.Time{}, false
+	}
+	newest, oldest := failures[0], failures[LockoutFailures-1]
+	if newest.Sub(oldest) > LockoutWindow {
+		return time.Time{}, false
+	}
+	until := newest.Add(LockoutDuration)
+	if !now.Before(until) {
+		return time.Time{}, false
+	}
+	return until, true
+}
+
+// Wait renders a wait for people: "4 min 10 s", "25 s".
+func Wait(d time.Duration) string {
+	s := int((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	if s < 60 {
+		return fmt.Sprintf("%d s", s)
+	}
+	if s%60 == 0 {
+		return fmt.Sprintf("%d min", s/60)
+	}
+	return fmt.Sprintf("%d min %d s", s/60, s%60)
+}
+
+func constEq(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+func escape(s string) string {
+	var b bytes.Buffer
+	for _, c := range []byte(s) {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// Method is a second factor; the numbers are the API's MfaMethod.
+type Method int
+
+// The second factors.
+const (
+	TOTP  Method = 1
+	Email Method = 2
+)
+
+// String names the method for people.
+func (m Method) String() string {
+	switch m {
+	case TOTP:
+		return "authenticator app"
+	case Email:
+		return "email code"
+	}
+	return "unknown method"
+}

@@ -1,0 +1,677 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wicket-vpn/wicket/server/internal/fault"
+	"github.com/wicket-vpn/wicket/server/internal/mfa"
+	"github.com/wicket-vpn/wicket/server/internal/password"
+	"github.com/wicket-vpn/wicket/server/internal/session"
+	"github.com/wicket-vpn/wicket/server/internal/store"
+	"github.com/wicket-vpn/wicket/server/internal/token"
+	"github.com/wicket-vpn/wicket/shared/enrollment"
+)
+
+// APITokenTTL is how long a sign-in lasts.
+const APITokenTTL = 12 * time.Hour
+
+// EnrollmentTTL is how long an enrollment code can be used.
+const EnrollmentTTL = 24 * time.Hour
+
+// Methods lists the second factors a user has on.
+func Methods(u store.User) []mfa.Method {
+	var m []mfa.Method
+	if u.TOTPEnabled {
+		m = append(m, mfa.TOTP)
+	}
+	if u.EmailMFA {
+		m = append(m, mfa.Email)
+	}
+	return m
+}
+
+func totpAAD(userID string) []byte        { return []byte("totp:" + userID) }
+func totpPendingAAD(userID string) []byte { return []byte("totp-pending:" + userID) }
+
+var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+var groupRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// NewUser describes a user to create.
+type NewUser struct {
+	Username string
+	Email    string
+	Password string
+	Admin    bool
+	Groups   []string
+}
+
+func checkEmail(addr string) (string, error) {
+	addr = strings.TrimSpace(addr)
+	a, err := mail.ParseAddress(addr)
+	if err != nil || a.Address != addr {
+		return "", &fault.Error{Kind: fault.Invalid, Msg: fmt.Sprintf("email: %q is not an email address", addr)}
+	}
+	return addr, nil
+}
+
+func checkGroups(groups []string) ([]string, error) {
+	var out []string
+	for _, g := range groups {
+		g = strings.TrimSpace(g)
+		if g == "" {
+			continue
+		}
+		if !groupRE.MatchString(g) {
+			return nil, fault.New(fault.Invalid, "groups: %q is not a group name (letters, digits, '.', '_' and '-', up to 64)", g)
+		}
+		if !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// CreateUser adds a user. Admin only, except through the local tool (a zero Actor with Admin set).
+func (s *Service) CreateUser(ctx context.Context, a Actor, n NewUser) (store.User, error) {
+	if !a.Admin {
+		return store.User{}, errAdminOnly
+	}
+	n.Username = strings.TrimSpace(n.Username)
+	if !usernameRE.MatchString(n.Username) {
+		return store.User{}, fault.New(fault.Invalid, "username: use 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	email, err := checkEmail(n.Email)
+	if err != nil {
+		return store.User{}, err
+	}
+	if err := password.Check(n.Password); err != nil {
+		return store.User{}, fault.New(fault.Invalid, "password: %v", err)
+	}
+	groups, err := checkGroups(n.Groups)
+	if err != nil {
+		return store.User{}, err
+	}
+	hash, err := password.Hash(n.Password)
+	if err != nil {
+		return store.User{}, err
+	}
+	u := store.User{ID: newID(), Username: n.Username, Email: email, PasswordHash: hash, Admin: n.Admin, Groups: groups, CreatedAt: s.clock.Now()}
+	err = s.store.InTx(ctx, func(q *store.Q) error {
+		if err := q.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, "user.created", u.Username, fmt.Sprintf("admin=%t groups=%s", u.Admin, strings.Join(u.Groups, ",")))
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return store.User{}, fault.New(fault.Conflict, "username: %q is taken", n.Username)
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	s.Sessions.PublishAll()
+	return u, nil
+}
+
+var errAdminOnly = fault.New(fault.PermissionDenied, "This needs an admin account.")
+
+// ListUsers returns every user.
+func (s *Service) ListUsers(ctx context.Context, a Actor) ([]store.User, error) {
+	if !a.Admin {
+		return nil, errAdminOnly
+	}
+	return s.store.ListUsers(ctx)
+}
+
+// UserUpdate changes a user; empty Email and Password keep the current ones.
+type UserUpdate struct {
+	ID       string
+	Email    string
+	Admin    bool
+	Groups   []string
+	Password string
+}
+
+// UpdateUser changes a user's email, admin flag, groups and password.
+func (s *Service) UpdateUser(ctx context.Context, a Actor, up UserUpdate) (store.User, error) {
+	if !a.Admin {
+		return store.User{}, errAdminOnly
+	}
+	groups, err := checkGroups(up.Groups)
+	if err != nil {
+		return store.User{}, err
+	}
+	var u store.User
+	var groupsChanged bool
+	err = s.store.InTx(ctx, func(q *store.Q) error {
+		u, err = q.UserByID(ctx, up.ID)
+		if err != nil {
+			return notFound("user", err)
+		}
+		if up.Email != "" {
+			if u.Email, err = checkEmail(up.Email); err != nil {
+				return err
+			}
+		}
+		if up.Password != "" {
+			if err := password.Check(up.Password); err != nil {
+				return fault.New(fault.Invalid, "password: %v", err)
+			}
+			if u.PasswordHash, err = password.Hash(up.Password); err != nil {
+				return err
+			}
+		}
+		if u.Admin && !up.Admin {
+			n, err := q.CountAdmins(ctx)
+			if err != nil {
+				return err
+			}
+			if n <= 1 {
+				return fault.New(fault.FailedPrecondition, "admin: %s is the last admin; make someone else an admin first", u.Username)
+			}
+		}
+		groupsChanged = !slices.Equal(u.Groups, groups)
+		u.Admin, u.Groups = up.Admin, groups
+		if err := q.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, "user.updated", u.Username, fmt.Sprintf("admin=%t groups=%s password_changed=%t", u.Admin, strings.Join(u.Groups, ","), up.Password != ""))
+	})
+	if err != nil {
+		return store.User{}, err
+	}
+	if groupsChanged {
+		// Sessions on locations the user may no longer use end now.
+		if err := s.endDisallowed(ctx, u, a); err != nil {
+			return u, err
+		}
+		s.Sessions.PublishAll()
+		s.instanceChanged(ctx, u.ID)
+	}
+	return u, nil
+}
+
+func (s *Service) endDisallowed(ctx context.Context, u store.User, a Actor) error {
+	locs, err := s.store.ListLocations(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range locs {
+		if !session.Allowed(l, u.Groups) {
+			if _, err := s.Sessions.EndWhere(ctx, store.SessionFilter{LocationID: l.ID, UserID: u.ID}, session.ReasonAdmin, a.name()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DeleteUser removes a user, their devices and sessions.
+func (s *Service) DeleteUser(ctx context.Context, a Actor, id string) error {
+	if !a.Admin {
+		return errAdminOnly
+	}
+	u, err := s.store.UserByID(ctx, id)
+	if err != nil {
+		return notFound("user", err)
+	}
+	if u.ID == a.UserID {
+		return fault.New(fault.FailedPrecondition, "You cannot delete your own account.")
+	}
+	if _, err := s.Sessions.EndWhere(ctx, store.SessionFilter{UserID: id}, session.ReasonAdmin, a.name()); err != nil {
+		return err
+	}
+	err = s.store.InTx(ctx, func(q *store.Q) error {
+		if err := q.DeleteUser(ctx, id); err != nil {
+			return notFound("user", err)
+		}
+		return s.audit(ctx, q, a, "user.deleted", u.Username, "")
+	})
+	if err != nil {
+		return err
+	}
+	s.Sessions.PublishAll()
+	return nil
+}
+
+// ResetUserMFA turns every second factor of a user off.
+func (s *Service) ResetUserMFA(ctx context.Context, a Actor, id string) error {
+	if !a.Admin {
+		return errAdminOnly
+	}
+	err := s.store.InTx(ctx, func(q *store.Q) error {
+		u, err := q.UserByID(ctx, id)
+		if err != nil {
+			return notFound("user", err)
+		}
+		u.TOTPEnabled, u.TOTPSecret, u.TOTPPending, u.EmailMFA = false, "", "", false
+		if err := q.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if err := q.ClearMFAFailures(ctx, id); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, "user.mfa_reset", u.Username, "")
+	})
+	if err != nil {
+		return err
+	}
+	s.instanceChanged(ctx, id)
+	return nil
+}
+
+// Login checks a password (and a TOTP code when the user has TOTP on) and
+// returns a bearer token.
+func (s *Service) Login(ctx context.Context, username, pw, totpCode, remote string) (string, time.Time, error) {
+	a := Actor{Username: username, Remote: remote}
+	bad := fault.New(fault.Unauthenticated, "Wrong username or password.")
+	if username == "" || pw == "" {
+		return "", time.Time{}, fault.New(fault.Invalid, "username and password: both are needed to sign in")
+	}
+	u, err := s.store.UserByUsername(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		// Spend the same time as a real check, so timing does not tell
+		// which usernames exist.
+		password.Verify(dummyHash, pw)
+		s.auditNow(ctx, a, "login.failed", username, "unknown user")
+		return "", time.Time{}, bad
+	}
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	a.UserID = u.ID
+	if err := s.checkLockout(ctx, u.ID); err != nil {
+		s.auditNow(ctx, a, "login.failed", username, "locked out")
+		return "", time.Time{}, err
+	}
+	ok, err := password.Verify(u.PasswordHash, pw)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if !ok {
+		s.recordFailure(ctx, u.ID)
+		s.auditNow(ctx, a, "login.failed", username, "wrong password")
+		return "", time.Time{}, bad
+	}
+	if u.TOTPEnabled {
+		if totpCode == "" {
+			return "", time.Time{}, fault.New(fault.Unauthenticated, "This account uses an authenticator app: enter its 6-digit code.")
+		}
+		if err := s.verifyTOTP(ctx, u, totpCode); err != nil {
+			s.recordFailure(ctx, u.ID)
+			s.auditNow(ctx, a, "login.failed", username, "wrong TOTP code")
+			return "", time.Time{}, err
+		}
+	}
+	plain, hash, err := token.New("wst_")
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	now := s.clock.Now()
+	exp := now.Add(APITokenTTL)
+	err = s.store.InTx(ctx, func(q *store.Q) error {
+		if err := q.CreateAPIToken(ctx, store.APIToken{Hash: hexHash(hash), UserID: u.ID, CreatedAt: now, ExpiresAt: exp}); err != nil {
+			return err
+		}
+		if err := q.ClearMFAFailures(ctx, u.ID); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, "login.succeeded", username, "")
+	})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return plain, exp, nil
+}
+
+var dummyHash = func() string {
+	h, _ := password.Hash("wicket-timing-equaliser")
+	return h
+}()
+
+// Logout revokes a bearer token.
+func (s *Service) Logout(ctx context.Context, bearer string) error {
+	return s.store.DeleteAPIToken(ctx, hexHash(token.Hash(bearer)))
+}
+
+// Authenticate returns the user a bearer token belongs to.
+func (s *Service) Authenticate(ctx context.Context, bearer, remote string) (Actor, store.User, error) {
+	unauth := fault.New(fault.Unauthenticated, "Sign in first: the token is missing, expired or revoked.")
+	if bearer == "" {
+		return Actor{}, store.User{}, unauth
+	}
+	t, err := s.store.APITokenByHash(ctx, hexHash(token.Hash(bearer)))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.clock.Now().Before(t.ExpiresAt)) {
+		return Actor{}, store.User{}, unauth
+	}
+	if err != nil {
+		return Actor{}, store.User{}, err
+	}
+	u, err := s.store.UserByID(ctx, t.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return Actor{}, store.User{}, unauth
+	}
+	if err != nil {
+		return Actor{}, store.User{}, err
+	}
+	return Actor{UserID: u.ID, Username: u.Username, Admin: u.Admin, Remote: remote}, u, nil
+}
+
+// TOTPSetup is a new secret waiting for its confirming code.
+type TOTPSetup struct {
+	Secret     string
+	OtpauthURL string
+	QRPNG      []byte
+}
+
+// BeginTOTPSetup makes a new TOTP secret for the user to confirm.
+func (s *Service) BeginTOTPSetup(ctx context.Context, a Actor) (TOTPSetup, error) {
+	u, err := s.store.UserByID(ctx, a.UserID)
+	if err != nil {
+		return TOTPSetup{}, notFound("user", err)
+	}
+	if u.TOTPEnabled {
+		return TOTPSetup{}, fault.New(fault.FailedPrecondition, "The authenticator app is already set up; disable it first to set up a new one.")
+	}
+	key, err := mfa.NewTOTPKey(s.cfg.InstanceName, u.Username)
+	if err != nil {
+		return TOTPSetup{}, err
+	}
+	png, err := mfa.QRPNG(key, 256)
+	if err != nil {
+		return TOTPSetup{}, err
+	}
+	u.TOTPPending = s.sealString([]byte(key.Secret()), totpPendingAAD(u.ID))
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		return TOTPSetup{}, err
+	}
+	s.auditNow(ctx, a, "mfa.totp_setup_started", u.Username, "")
+	return TOTPSetup{Secret: key.Secret(), OtpauthURL: key.URL(), QRPNG: png}, nil
+}
+
+// ConfirmTOTPSetup turns TOTP on when code matches the pending secret.
+func (s *Service) ConfirmTOTPSetup(ctx context.Context, a Actor, code string) error {
+	if err := checkCodeFormat(code); err != nil {
+		return err
+	}
+	u, err := s.store.UserByID(ctx, a.UserID)
+	if err != nil {
+		return notFound("user", err)
+	}
+	if u.TOTPPending == "" {
+		return fault.New(fault.FailedPrecondition, "Start the authenticator app setup first.")
+	}
+	if err := s.checkLockout(ctx, u.ID); err != nil {
+		return err
+	}
+	secret, err := s.openString(u.TOTPPending, totpPendingAAD(u.ID))
+	if err != nil {
+		return err
+	}
+	step, ok := mfa.MatchTOTP(string(secret), code, s.clock.Now())
+	if !ok {
+		s.recordFailure(ctx, u.ID)
+		s.auditNow(ctx, a, "mfa.totp_setup_failed", u.Username, "wrong code")
+		return fault.New(fault.Unauthenticated, "That code does not match; check the time on your phone and try the newest code.")
+	}
+	if _, err := s.store.UseTOTPStep(ctx, u.ID, step, s.clock.Now()); err != nil {
+		return err
+	}
+	u.TOTPSecret = s.sealString(secret, totpAAD(u.ID))
+	u.TOTPPending, u.TOTPEnabled = "", true
+	err = s.store.InTx(ctx, func(q *store.Q) error {
+		if err := q.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, "mfa.totp_enabled", u.Username, "")
+	})
+	if err != nil {
+		return err
+	}
+	s.instanceChanged(ctx, u.ID)
+	return nil
+}
+
+// DisableTOTP turns TOTP off, proven by a current code.
+func (s *Service) DisableTOTP(ctx context.Context, a Actor, code string) error {
+	if err := checkCodeFormat(code); err != nil {
+		return err
+	}
+	u, err := s.store.UserByID(ctx, a.UserID)
+	if err != nil {
+		return notFound("user", err)
+	}
+	if !u.TOTPEnabled {
+		return fault.New(fault.FailedPrecondition, "The authenticator app is not set up.")
+	}
+	if err := s.checkLockout(ctx, u.ID); err != nil {
+		return err
+	}
+	if err := s.verifyTOTP(ctx, u, code); err != nil {
+		s.recordFailure(ctx, u.ID)
+		return err
+	}
+	u.TOTPEnabled, u.TOTPSecret = false, ""
+	err = s.store.InTx(ctx, func(q *store.Q) error {
+		if err := q.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, "mfa.totp_disabled", u.Username, "")
+	})
+	if err != nil {
+		return err
+	}
+	s.instanceChanged(ctx, u.ID)
+	return nil
+}
+
+// verifyTOTP checks a code against the user's secret and spends its step.
+func (s *Service) verifyTOTP(ctx context.Context, u store.User, code string) error {
+	secret, err := s.openString(u.TOTPSecret, totpAAD(u.ID))
+	if err != nil {
+		return fmt.Errorf("open TOTP secret of %s: %w", u.Username, err)
+	}
+	now := s.clock.Now()
+	step, ok := mfa.MatchTOTP(string(secret), code, now)
+	if !ok {
+		return fault.New(fault.Unauthenticated, "Invalid code.")
+	}
+	fresh, err := s.store.UseTOTPStep(ctx, u.ID, step, now)
+	if err != nil {
+		return err
+	}
+	if !fresh {
+		return fault.New(fault.Unauthenticated, "This code was already used; wait for the next one.")
+	}
+	return nil
+}
+
+// EmailSetup says where a confirming code went.
+type EmailSetup struct {
+	SentTo    string
+	ExpiresAt time.Time
+}
+
+// BeginEmailSetup mails a confirming code to the user's address.
+func (s *Service) BeginEmailSetup(ctx context.Context, a Actor) (EmailSetup, error) {
+	u, err := s.store.UserByID(ctx, a.UserID)
+	if err != nil {
+		return EmailSetup{}, notFound("user", err)
+	}
+	settings, err := s.smtpSettings(ctx)
+	if err != nil {
+		return EmailSetup{}, err
+	}
+	if !settings.Configured() {
+		return EmailSetup{}, errNoSMTP
+	}
+	if err := s.checkLockout(ctx, u.ID); err != nil {
+		return EmailSetup{}, err
+	}
+	// The signed-in user confirms the setup; the token only keys the challenge.
+	_, hash, err := token.New("wmc_")
+	if err != nil {
+		return EmailSetup{}, err
+	}
+	now := s.clock.Now()
+	c := store.Challenge{Hash: hexHash(hash), Purpose: store.PurposeEmailSetup, UserID: u.ID, Method: int(mfa.Email), CreatedAt: now, ExpiresAt: now.Add(mfa.ChallengeTTL)}
+	if err := s.mailCode(ctx, u, settings, &c, "Confirm email codes for "+s.cfg.InstanceName); err != nil {
+		return EmailSetup{}, err
+	}
+	if err := s.store.CreateChallenge(ctx, c); err != nil {
+		return EmailSetup{}, err
+	}
+	s.auditNow(ctx, a, "mfa.email_setup_started", u.Username, "")
+	return EmailSetup{SentTo: maskAddress(u.Email), ExpiresAt: c.ExpiresAt}, nil
+}
+
+// ConfirmEmailSetup turns email codes on with the mailed code.
+func (s *Service) ConfirmEmailSetup(ctx context.Context, a Actor, code string) error {
+	if err := checkCodeFormat(code); err != nil {
+		return err
+	}
+	u, err := s.store.UserByID(ctx, a.UserID)
+	if err != nil {
+		return notFound("user", err)
+	}
+	if err := s.checkLockout(ctx, u.ID); err != nil {
+		return err
+	}
+	c, err := s.store.LatestChallenge(ctx, u.ID, store.PurposeEmailSetup)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.clock.Now().Before(c.ExpiresAt)) {
+		return fault.New(fault.Unauthenticated, "This code expired or was not requested; send a new one.")
+	}
+	if err != nil {
+		return err
+	}
+	if !mfa.CodeMatches(c.Hash, code, c.CodeHash) {
+		return s.wrongCode(ctx, a, u, c)
+	}
+	if ok, err := s.store.UseChallenge(ctx, c.Hash, s.clock.Now()); err != nil || !ok {
+		if err != nil {
+			return err
+		}
+		return fault.New(fault.Unauthenticated, "This code expired or was not requested; send a new one.")
+	}
+	u.EmailMFA = true
+	err = s.store.InTx(ctx, func(q *store.Q) error {
+		if err := q.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, "mfa.email_enabled", u.Username, "")
+	})
+	if err != nil {
+		return err
+	}
+	s.instanceChanged(ctx, u.ID)
+	return nil
+}
+
+// DisableEmailMFA turns email codes off.
+func (s *Service) DisableEmailMFA(ctx context.Context, a Actor) error {
+	u, err := s.store.UserByID(ctx, a.UserID)
+	if err != nil {
+		return notFound("user", err)
+	}
+	if !u.EmailMFA {
+		return fault.New(fault.FailedPrecondition, "Email codes are not set up.")
+	}
+	u.EmailMFA = false
+	err = s.store.InTx(ctx, func(q *store.Q) error {
+		if err := q.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, "mfa.email_disabled", u.Username, "")
+	})
+	if err != nil {
+		return err
+	}
+	s.instanceChanged(ctx, u.ID)
+	return nil
+}
+
+// Enrollment is a new enrollment token and the code a user pastes.
+type Enrollment struct {
+	Token     string
+	Code      string
+	ExpiresAt time.Time
+}
+
+// CreateEnrollmentToken makes a single-use token for a new device of the user.
+func (s *Service) CreateEnrollmentToken(ctx context.Context, a Actor, deviceName string) (Enrollment, error) {
+	deviceName = strings.TrimSpace(deviceName)
+	if len(deviceName) > 64 {
+		return Enrollment{}, fault.New(fault.Invalid, "device_name: at most 64 characters")
+	}
+	plain, hash, err := token.New("wet_")
+	if err != nil {
+		return Enrollment{}, err
+	}
+	now := s.clock.Now()
+	exp := now.Add(EnrollmentTTL)
+	err = s.store.InTx(ctx, func(q *store.Q) error {
+		if err := q.CreateEnrollmentToken(ctx, store.EnrollmentToken{Hash: hexHash(hash), UserID: a.UserID, DeviceName: deviceName, CreatedAt: now, ExpiresAt: exp}); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, "device.enrollment_token_created", a.Username, "device_name="+deviceName)
+	})
+	if err != nil {
+		return Enrollment{}, err
+	}
+	code := enrollment.Code{URL: s.cfg.URL, Token: plain, Fingerprint: s.cfg.Fingerprint}
+	return Enrollment{Token: plain, Code: code.String(), ExpiresAt: exp}, nil
+}
+
+// ListDevices returns the user's devices.
+func (s *Service) ListDevices(ctx context.Context, a Actor) ([]store.Device, error) {
+	return s.store.DevicesOfUser(ctx, a.UserID)
+}
+
+// DeleteDevice removes one of the user's devices (any device for admins)
+// and ends its sessions.
+func (s *Service) DeleteDevice(ctx context.Context, a Actor, id string) error {
+	d, err := s.store.DeviceByID(ctx, id)
+	if err != nil || (d.UserID != a.UserID && !a.Admin) {
+		return fault.New(fault.NotFound, "device not found")
+	}
+	if _, err := s.Sessions.EndWhere(ctx, store.SessionFilter{DeviceID: id}, session.ReasonAdmin, a.name()); err != nil {
+		return err
+	}
+	err = s.store.InTx(ctx, func(q *store.Q) error {
+		if err := q.DeleteDevice(ctx, id); err != nil {
+			return notFound("device", err)
+		}
+		return s.audit(ctx, q, a, "device.deleted", d.Name, "device="+d.ID)
+	})
+	if err != nil {
+		return err
+	}
+	s.Sessions.PublishAll()
+	return nil
+}
+
+// Profile is what a user sees of their own account.
+type Profile struct {
+	User    store.User
+	Methods []mfa.Method
+	Devices []store.Device
+}
+
+// Profile returns the signed-in user's account.
+func (s *Service) Profile(ctx context.Context, a Actor) (Profile, error) {
+	u, err := s.store.UserByID(ctx, a.UserID)
+	if err != nil {
+		return Profile{}, notFound("user", err)
+	}
+	devs, err := s.store.DevicesOfUser(ctx, u.ID)
+	if err != nil {
+		return Profile{}, err
+	}
+	return Profile{User: u, Methods: Methods(u), Devices: devs}, nil
+}

@@ -1,0 +1,124 @@
+package service
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/wicket-vpn/wicket/server/internal/fault"
+	"github.com/wicket-vpn/wicket/server/internal/mail"
+	"github.com/wicket-vpn/wicket/server/internal/mfa"
+	"github.com/wicket-vpn/wicket/server/internal/store"
+)
+
+func hexHash(h []byte) string { return hex.EncodeToString(h) }
+
+func maskAddress(addr string) string { return mail.MaskAddress(addr) }
+
+var errNoSMTP = fault.New(fault.FailedPrecondition, "Email codes are unavailable: the server has no SMTP settings.")
+
+func checkCodeFormat(code string) error {
+	if code == "" {
+		return fault.New(fault.Invalid, "code: enter the 6-digit code")
+	}
+	if !mfa.WellFormed(code) {
+		return fault.New(fault.Invalid, "code: a code is exactly 6 digits")
+	}
+	return nil
+}
+
+// checkLockout refuses further codes while the user is locked out.
+func (s *Service) checkLockout(ctx context.Context, userID string) error {
+	now := s.clock.Now()
+	fails, err := s.store.RecentMFAFailures(ctx, userID, now.Add(-mfa.LockoutWindow-mfa.LockoutDuration), mfa.LockoutFailures)
+	if err != nil {
+		return err
+	}
+	if until, locked := mfa.LockedUntil(fails, now); locked {
+		return fault.New(fault.Exhausted, "Too many wrong codes. Try again in %s.", mfa.Wait(until.Sub(now)))
+	}
+	return nil
+}
+
+// triesLeft is how many wrong codes the user may still give before lockout.
+func (s *Service) triesLeft(ctx context.Context, userID string) int {
+	now := s.clock.Now()
+	n, _, err := s.store.MFAFailuresSince(ctx, userID, now.Add(-mfa.LockoutWindow))
+	if err != nil {
+		return 0
+	}
+	return max(0, mfa.LockoutFailures-n)
+}
+
+func (s *Service) recordFailure(ctx context.Context, userID string) {
+	if err := s.store.RecordMFAFailure(ctx, userID, s.clock.Now()); err != nil {
+		s.log.Error("record wrong code", "err", err)
+	}
+}
+
+// wrongCode counts a wrong code against a challenge and the user, and
+// returns the error to show.
+func (s *Service) wrongCode(ctx context.Context, a Actor, u store.User, c store.Challenge) error {
+	s.recordFailure(ctx, u.ID)
+	attempts, err := s.store.CountChallengeAttempt(ctx, c.Hash)
+	if err != nil {
+		return err
+	}
+	left := min(mfa.MaxTries-attempts, s.triesLeft(ctx, u.ID))
+	if left <= 0 {
+		// The challenge is spent: a new one must be started (and the lockout
+		// decides when).
+		if _, err := s.store.UseChallenge(ctx, c.Hash, s.clock.Now()); err != nil {
+			return err
+		}
+		left = 0
+	}
+	s.auditNow(ctx, a, "mfa.failed", u.Username, fmt.Sprintf("method=%s purpose=%s location=%s tries_left=%d", methodName(mfa.Method(c.Method)), c.Purpose, c.LocationID, left))
+	return fault.New(fault.Unauthenticated, "Invalid code (%d %s left)", left, plural(left, "try", "tries"))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func methodName(m mfa.Method) string {
+	switch m {
+	case mfa.TOTP:
+		return "totp"
+	case mfa.Email:
+		return "email"
+	}
+	return "none"
+}
+
+// mailCode claims the user's mail slot, makes a code for the challenge and
+// mails it.
+func (s *Service) mailCode(ctx context.Context, u store.User, settings mail.Settings, c *store.Challenge, subject string) error {
+	now := s.clock.Now()
+	ok, last, err := s.store.ClaimMailSlot(ctx, u.ID, now, now.Add(-mfa.MailInterval))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		wait := last.Add(mfa.MailInterval).Sub(now)
+		return fault.New(fault.Exhausted, "A code was mailed moments ago. Wait %s before asking for another.", mfa.Wait(wait))
+	}
+	code, err := mfa.NewEmailCode()
+	if err != nil {
+		return err
+	}
+	c.CodeHash = mfa.HashCode(c.Hash, code)
+	body := fmt.Sprintf("Your %s code is\n\n    %s\n\nIt is valid for %d minutes and can be used once. If you did not ask for it, someone may know your password: tell your admin.\n",
+		s.cfg.InstanceName, code, int(mfa.ChallengeTTL/time.Minute))
+	sendCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := s.mailer.Send(sendCtx, settings, mail.Message{To: u.Email, Subject: subject, Body: body}); err != nil {
+		s.log.Error("send code by email", "user", u.Username, "err", err)
+		return fault.Wrap(fault.Unavailable, err, "Could not send the code by email (%v). Try again, or ask your admin to check the SMTP settings.", err)
+	}
+	return nil
+}

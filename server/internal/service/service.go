@@ -1,0 +1,161 @@
+// Package service is Wicket's domain: accounts, locations, devices,
+// per-connection MFA and the instance a device sees. It imports no
+// generated code and no net/http; the API and web layers translate to it.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/wicket-vpn/wicket/server/internal/clock"
+	"github.com/wicket-vpn/wicket/server/internal/fault"
+	"github.com/wicket-vpn/wicket/server/internal/mail"
+	"github.com/wicket-vpn/wicket/server/internal/notify"
+	"github.com/wicket-vpn/wicket/server/internal/seal"
+	"github.com/wicket-vpn/wicket/server/internal/session"
+	"github.com/wicket-vpn/wicket/server/internal/store"
+)
+
+// Config wires a Service.
+type Config struct {
+	Store  *store.Store
+	Sealer *seal.Sealer
+	Clock  clock.Clock
+	Log    *slog.Logger
+	Mailer mail.Mailer
+	// URL is the server's address as clients reach it, "https://vpn.example.com:8443".
+	URL string
+	// Fingerprint is the hex SHA-256 of the server's TLS certificate, put in
+	// enrollment codes so clients can pin a self-signed certificate.
+	Fingerprint string
+	// InstanceName is shown in clients; "Wicket" when empty.
+	InstanceName string
+	// MinThreshold is the smallest peer disconnect threshold accepted while
+	// a location requires MFA; 120 s when zero.
+	MinThreshold time.Duration
+}
+
+// Service is the domain.
+type Service struct {
+	cfg      Config
+	store    *store.Store
+	sealer   *seal.Sealer
+	clock    clock.Clock
+	log      *slog.Logger
+	mailer   mail.Mailer
+	Hub      *notify.Hub
+	Sessions *session.Manager
+
+	instanceID string
+}
+
+// New returns a service over an open store.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.InstanceName == "" {
+		cfg.InstanceName = "Wicket"
+	}
+	if cfg.MinThreshold == 0 {
+		cfg.MinThreshold = 120 * time.Second
+	}
+	if cfg.Mailer == nil {
+		cfg.Mailer = &mail.Sender{}
+	}
+	hub := notify.NewHub()
+	s := &Service{
+		cfg: cfg, store: cfg.Store, sealer: cfg.Sealer, clock: cfg.Clock, log: cfg.Log, mailer: cfg.Mailer,
+		Hub:      hub,
+		Sessions: session.NewManager(cfg.Store, cfg.Sealer, cfg.Clock, cfg.Log, hub),
+	}
+	id, err := s.store.InitMeta(ctx, "instance_id", newID())
+	if err != nil {
+		return nil, fmt.Errorf("read instance id: %w", err)
+	}
+	s.instanceID = id
+	return s, nil
+}
+
+// Store returns the store (for tools and tests).
+func (s *Service) Store() *store.Store { return s.store }
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.clock.Now() }
+
+// Actor says who does something, for authorization and the audit log.
+type Actor struct {
+	UserID   string
+	Username string
+	Admin    bool
+	Remote   string
+}
+
+func (a Actor) name() string {
+	if a.Username == "" {
+		return "anonymous"
+	}
+	return a.Username
+}
+
+func (s *Service) audit(ctx context.Context, q *store.Q, a Actor, action, subject, detail string) error {
+	return q.AddAuditEvent(ctx, store.AuditEvent{Time: s.clock.Now(), Actor: a.name(), Action: action, Subject: subject, Detail: detail, RemoteAddr: a.Remote})
+}
+
+// auditNow writes an audit event outside a transaction, logging failures.
+func (s *Service) auditNow(ctx context.Context, a Actor, action, subject, detail string) {
+	if err := s.audit(ctx, s.store.Q, a, action, subject, detail); err != nil {
+		s.log.Error("write audit event", "action", action, "err", err)
+	}
+}
+
+// ListAudit returns audit events, newest first.
+func (s *Service) ListAudit(ctx context.Context, a Actor, f store.AuditFilter) ([]store.AuditEvent, error) {
+	if !a.Admin {
+		return nil, errAdminOnly
+	}
+	if f.Limit > 500 {
+		f.Limit = 500
+	}
+	return s.store.ListAuditEvents(ctx, f)
+}
+
+// instanceChanged raises the configuration version and tells watchers of
+// userID ("" for everyone).
+func (s *Service) instanceChanged(ctx context.Context, userID string) {
+	if _, err := s.store.BumpConfigVersion(ctx); err != nil {
+		s.log.Error("raise config version", "err", err)
+	}
+	s.Hub.InstanceChanged(userID)
+}
+
+func newID() string {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+func notFound(what string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fault.New(fault.NotFound, "%s not found", what)
+	}
+	return err
+}
+
+func (s *Service) sealString(plain []byte, aad []byte) string {
+	return session.SealString(s.sealer, plain, aad)
+}
+
+func (s *Service) openString(sealed string, aad []byte) ([]byte, error) {
+	return session.OpenString(s.sealer, sealed, aad)
+}

@@ -1,0 +1,381 @@
+// Package session owns session state: it opens sessions after a successful
+// second factor (or Connect on a location without MFA), ends them (client,
+// admin, idle, replaced, MFA turned off, maximum age) and publishes each
+// location's desired peer set to the gateways that serve it.
+package session
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/wicket-vpn/wicket/server/internal/clock"
+	"github.com/wicket-vpn/wicket/server/internal/ipam"
+	"github.com/wicket-vpn/wicket/server/internal/notify"
+	"github.com/wicket-vpn/wicket/server/internal/seal"
+	"github.com/wicket-vpn/wicket/server/internal/store"
+)
+
+// End reasons share their numbers with the API's SessionEndReason.
+const (
+	ReasonIdle            = 1
+	ReasonClient          = 2
+	ReasonAdmin           = 3
+	ReasonReplaced        = 4
+	ReasonMFADisabled     = 5
+	ReasonLocationChanged = 6
+	ReasonMaxDuration     = 7
+)
+
+// Manager owns sessions and peer sets.
+type Manager struct {
+	store  *store.Store
+	sealer *seal.Sealer
+	clock  clock.Clock
+	log    *slog.Logger
+	hub    *notify.Hub
+
+	mu   sync.Mutex
+	subs map[string]map[*PeerSub]struct{}
+}
+
+// NewManager returns a manager over the store.
+func NewManager(st *store.Store, sealer *seal.Sealer, clk clock.Clock, log *slog.Logger, hub *notify.Hub) *Manager {
+	return &Manager{store: st, sealer: sealer, clock: clk, log: log, hub: hub, subs: map[string]map[*PeerSub]struct{}{}}
+}
+
+// PSKAAD binds a sealed pre-shared key to its session.
+func PSKAAD(sessionID string) []byte { return []byte("psk:" + sessionID) }
+
+// LocationKeyAAD binds a sealed location private key to its location.
+func LocationKeyAAD(locationID string) []byte { return []byte("location-key:" + locationID) }
+
+// SealString seals a secret for a TEXT column.
+func SealString(s *seal.Sealer, plain, aad []byte) string {
+	return base64.StdEncoding.EncodeToString(s.Seal(plain, aad))
+}
+
+// OpenString opens what SealString sealed.
+func OpenString(s *seal.Sealer, sealed string, aad []byte) ([]byte, error) {
+	raw, err := base64.StdEncoding.DecodeString(sealed)
+	if err != nil {
+		return nil, fmt.Errorf("sealed value is damaged: %w", err)
+	}
+	return s.Open(raw, aad)
+}
+
+// Message explains an end reason to the person whose session ended.
+func Message(reason int, loc store.Location) string {
+	switch reason {
+	case ReasonIdle:
+		return fmt.Sprintf("Disconnected after %s without traffic; connecting again needs MFA.", human(time.Duration(loc.ThresholdSeconds)*time.Second))
+	case ReasonClient:
+		return "Disconnected."
+	case ReasonAdmin:
+		return "An admin ended this connection."
+	case ReasonReplaced:
+		return "This connection was replaced by a newer one from this device."
+	case ReasonMFADisabled:
+		return "This location no longer asks for MFA; connect again without it."
+	case ReasonLocationChanged:
+		return "This location's settings changed; connect again."
+	case ReasonMaxDuration:
+		return fmt.Sprintf("The connection reached its maximum length of %s; connecting again needs MFA.", human(time.Duration(loc.MaxSessionSeconds)*time.Second))
+	}
+	return "The connection ended."
+}
+
+func human(d time.Duration) string {
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%d h", d/time.Hour)
+	case d >= time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%d min", d/time.Minute)
+	}
+	return fmt.Sprintf("%d s", d/time.Second)
+}
+
+// ReasonName is the audit name of an end reason.
+func ReasonName(reason int) string {
+	switch reason {
+	case ReasonIdle:
+		return "idle"
+	case ReasonClient:
+		return "client"
+	case ReasonAdmin:
+		return "admin"
+	case ReasonReplaced:
+		return "replaced"
+	case ReasonMFADisabled:
+		return "mfa_disabled"
+	case ReasonLocationChanged:
+		return "location_changed"
+	case ReasonMaxDuration:
+		return "max_duration"
+	}
+	return "unknown"
+}
+
+// Ended is a session that was ended by a call, to announce after commit.
+type Ended struct {
+	Session  store.Session
+	Location store.Location
+	Reason   int
+}
+
+// EndIn ends a session inside a transaction; the caller announces the
+// returned Ended after commit with Announce. It returns nil when the session
+// had already ended.
+func (m *Manager) EndIn(ctx context.Context, q *store.Q, s store.Session, reason int, actor string) (*Ended, error) {
+	now := m.clock.Now()
+	ok, err := q.EndSession(ctx, s.ID, reason, now)
+	if err != nil || !ok {
+		return nil, err
+	}
+	loc, err := q.LocationByID(ctx, s.LocationID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	s.EndedAt, s.EndReason, s.State = now, reason, store.StateEnded
+	if err := q.AddAuditEvent(ctx, store.AuditEvent{Time: now, Actor: actor, Action: "session.ended", Subject: s.ID,
+		Detail: fmt.Sprintf("location=%s device=%s reason=%s", loc.Name, s.DeviceID, ReasonName(reason))}); err != nil {
+		return nil, err
+	}
+	return &Ended{Session: s, Location: loc, Reason: reason}, nil
+}
+
+// Announce removes ended sessions' peers and tells their devices why.
+func (m *Manager) Announce(ended ...*Ended) {
+	locs := map[string]bool{}
+	for _, e := range ended {
+		if e == nil {
+			continue
+		}
+		locs[e.Session.LocationID] = true
+		m.log.Info("session ended", "session", e.Session.ID, "location", e.Location.Name, "device", e.Session.DeviceID, "reason", ReasonName(e.Reason))
+		m.hub.SessionEnded(e.Session.DeviceID, notify.SessionEnded{
+			SessionID: e.Session.ID, LocationID: e.Session.LocationID, Reason: e.Reason, Message: Message(e.Reason, e.Location),
+		})
+	}
+	for id := range locs {
+		m.Publish(id)
+	}
+}
+
+// End ends one session now.
+func (m *Manager) End(ctx context.Context, sessionID string, reason int, actor string) (bool, error) {
+	var ended *Ended
+	err := m.store.InTx(ctx, func(q *store.Q) error {
+		s, err := q.SessionByID(ctx, sessionID)
+		if err != nil {
+			return err
+		}
+		ended, err = m.EndIn(ctx, q, s, reason, actor)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	m.Announce(ended)
+	return ended != nil, nil
+}
+
+// EndWhere ends every active session matching f.
+func (m *Manager) EndWhere(ctx context.Context, f store.SessionFilter, reason int, actor string) (int, error) {
+	f.ActiveOnly = true
+	var ended []*Ended
+	err := m.store.InTx(ctx, func(q *store.Q) error {
+		ended = nil
+		list, err := q.ListSessions(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, s := range list {
+			e, err := m.EndIn(ctx, q, s, reason, actor)
+			if err != nil {
+				return err
+			}
+			if e != nil {
+				ended = append(ended, e)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	m.Announce(ended...)
+	return len(ended), nil
+}
+
+// Sweep ends every session of an MFA location that has been idle longer
+// than the location's threshold, and every session past the location's
+// maximum duration. Several replicas may sweep at once: a session ends once.
+func (m *Manager) Sweep(ctx context.Context) (int, error) {
+	now := m.clock.Now()
+	list, err := m.store.IdleCandidates(ctx, now)
+	if err != nil {
+		return 0, fmt.Errorf("find idle sessions: %w", err)
+	}
+	if len(list) == 0 {
+		return 0, nil
+	}
+	locs := map[string]store.Location{}
+	var ended []*Ended
+	err = m.store.InTx(ctx, func(q *store.Q) error {
+		ended = ended[:0]
+		for _, s := range list {
+			loc, ok := locs[s.LocationID]
+			if !ok {
+				l, err := q.LocationByID(ctx, s.LocationID)
+				if err != nil {
+					continue
+				}
+				loc, locs[s.LocationID] = l, l
+			}
+			reason := ReasonIdle
+			if loc.MaxSessionSeconds > 0 && !s.AuthorizedAt.After(now.Add(-time.Duration(loc.MaxSessionSeconds)*time.Second)) {
+				reason = ReasonMaxDuration
+			}
+			e, err := m.EndIn(ctx, q, s, reason, "system")
+			if err != nil {
+				return err
+			}
+			if e != nil {
+				ended = append(ended, e)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("end idle sessions: %w", err)
+	}
+	m.Announce(ended...)
+	return len(ended), nil
+}
+
+// Run sweeps every interval until ctx ends.
+func (m *Manager) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := m.Sweep(ctx); err != nil {
+				m.log.Error("idle sweep failed", "err", err)
+			} else if n > 0 {
+				m.log.Info("idle sweep", "ended", n)
+			}
+		}
+	}
+}
+
+// Peer is one WireGuard peer a location's gateway should have.
+type Peer struct {
+	PublicKey    string
+	AllowedIPs   []string
+	PresharedKey string // base64; empty for locations without MFA
+}
+
+// Interface is the WireGuard interface a location's gateway runs.
+type Interface struct {
+	LocationID string
+	PrivateKey string // base64
+	Address    string
+	ListenPort int
+	MTU        int
+	AllowedIPs []string
+}
+
+// Allowed reports whether a user with groups may use a location.
+func Allowed(loc store.Location, groups []string) bool {
+	if len(loc.AllowedGroups) == 0 {
+		return true
+	}
+	for _, g := range groups {
+		if slices.Contains(loc.AllowedGroups, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// DesiredPeers computes a location's peer set from the store: for an MFA
+// location, the devices with an active session, each with its session's
+// pre-shared key; otherwise every device whose user may use the location.
+func (m *Manager) DesiredPeers(ctx context.Context, locationID string) (Interface, []Peer, error) {
+	loc, err := m.store.LocationByID(ctx, locationID)
+	if err != nil {
+		return Interface{}, nil, err
+	}
+	priv, err := OpenString(m.sealer, loc.PrivateKey, LocationKeyAAD(loc.ID))
+	if err != nil {
+		return Interface{}, nil, fmt.Errorf("open key of location %s: %w", loc.Name, err)
+	}
+	iface := Interface{LocationID: loc.ID, PrivateKey: base64.StdEncoding.EncodeToString(priv), Address: loc.Address,
+		ListenPort: loc.ListenPort, MTU: loc.MTU, AllowedIPs: loc.AllowedIPs}
+	devices, err := m.store.ListDevices(ctx)
+	if err != nil {
+		return iface, nil, err
+	}
+	byID := make(map[string]store.Device, len(devices))
+	for _, d := range devices {
+		byID[d.ID] = d
+	}
+	addrs, err := m.store.AddressesOfLocation(ctx, loc.ID)
+	if err != nil {
+		return iface, nil, err
+	}
+	var peers []Peer
+	if loc.MFA {
+		active, err := m.store.ListSessions(ctx, store.SessionFilter{LocationID: loc.ID, ActiveOnly: true})
+		if err != nil {
+			return iface, nil, err
+		}
+		for _, s := range active {
+			d, ok := byID[s.DeviceID]
+			addr := addrs[s.DeviceID]
+			if !ok || addr == "" || s.PresharedKey == "" {
+				continue
+			}
+			psk, err := OpenString(m.sealer, s.PresharedKey, PSKAAD(s.ID))
+			if err != nil {
+				m.log.Error("cannot open a session's pre-shared key; leaving its peer out", "session", s.ID, "err", err)
+				continue
+			}
+			peers = append(peers, Peer{PublicKey: d.PublicKey, AllowedIPs: []string{addr}, PresharedKey: base64.StdEncoding.EncodeToString(psk)})
+		}
+		return iface, peers, nil
+	}
+	users, err := m.store.ListUsers(ctx)
+	if err != nil {
+		return iface, nil, err
+	}
+	allowed := map[string]bool{}
+	for _, u := range users {
+		allowed[u.ID] = Allowed(loc, u.Groups)
+	}
+	now := m.clock.Now()
+	for _, d := range devices {
+		if !allowed[d.UserID] {
+			continue
+		}
+		addr := addrs[d.ID]
+		if addr == "" {
+			addr, err = ipam.AddressFor(ctx, m.store.Q, loc, d.ID, now)
+			if err != nil {
+				m.log.Warn("device left out of the location's peers", "location", loc.Name, "device", d.ID, "err", err)
+				continue
+			}
+		}
+		peers = append(peers, Peer{PublicKey: d.PublicKey, AllowedIPs: []string{addr}})
+	}
+	return iface, peers, nil
+}

@@ -1,0 +1,190 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// Location is one VPN location with its gateway interface.
+type Location struct {
+	ID                string
+	Name              string
+	Address           string
+	ListenPort        int
+	Endpoint          string
+	AllowedIPs        []string
+	DNS               []string
+	KeepaliveSeconds  int
+	MFA               bool
+	ThresholdSeconds  int
+	PrivateKey        string // sealed
+	PublicKey         string
+	AllowedGroups     []string
+	ConfigVersion     uint64
+	MTU               int
+	MaxSessionSeconds int
+	CreatedAt         time.Time
+}
+
+const locationCols = `id, name, address, listen_port, endpoint, allowed_ips, dns, keepalive_seconds, mfa_mode, threshold_seconds, private_key, public_key, allowed_groups, config_version, mtu, max_session_seconds, created_at`
+
+func scanLocation(sc interface{ Scan(...any) error }) (Location, error) {
+	var l Location
+	var allowed, dns, groups string
+	var mfa int
+	var version, created int64
+	err := sc.Scan(&l.ID, &l.Name, &l.Address, &l.ListenPort, &l.Endpoint, &allowed, &dns, &l.KeepaliveSeconds, &mfa, &l.ThresholdSeconds, &l.PrivateKey, &l.PublicKey, &groups, &version, &l.MTU, &l.MaxSessionSeconds, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, ErrNotFound
+	}
+	l.AllowedIPs, l.DNS, l.AllowedGroups = splitList(allowed), splitList(dns), splitList(groups)
+	l.MFA = mfa == 2
+	l.ConfigVersion = uint64(version)
+	l.CreatedAt = fromMS(created)
+	return l, err
+}
+
+func mfaMode(b bool) int {
+	if b {
+		return 2
+	}
+	return 1
+}
+
+// CreateLocation inserts a location; ErrConflict when the name is taken.
+func (q *Q) CreateLocation(ctx context.Context, l Location) error {
+	_, err := q.x.ExecContext(ctx, `INSERT INTO locations (`+locationCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`,
+		l.ID, l.Name, l.Address, l.ListenPort, l.Endpoint, joinList(l.AllowedIPs), joinList(l.DNS), l.KeepaliveSeconds, mfaMode(l.MFA), l.ThresholdSeconds,
+		l.PrivateKey, l.PublicKey, joinList(l.AllowedGroups), int64(l.ConfigVersion), l.MTU, l.MaxSessionSeconds, ms(l.CreatedAt))
+	if isUnique(err) {
+		return ErrConflict
+	}
+	return err
+}
+
+// UpdateLocation writes the editable columns and the new config version.
+func (q *Q) UpdateLocation(ctx context.Context, l Location) error {
+	r, err := q.x.ExecContext(ctx, `UPDATE locations SET name=$2, address=$3, listen_port=$4, endpoint=$5, allowed_ips=$6, dns=$7, keepalive_seconds=$8, mfa_mode=$9,
+		threshold_seconds=$10, allowed_groups=$11, config_version=$12, mtu=$13, max_session_seconds=$14 WHERE id=$1`,
+		l.ID, l.Name, l.Address, l.ListenPort, l.Endpoint, joinList(l.AllowedIPs), joinList(l.DNS), l.KeepaliveSeconds, mfaMode(l.MFA),
+		l.ThresholdSeconds, joinList(l.AllowedGroups), int64(l.ConfigVersion), l.MTU, l.MaxSessionSeconds)
+	if isUnique(err) {
+		return ErrConflict
+	}
+	if err != nil {
+		return err
+	}
+	if rowsAffected(r) == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// LocationByID returns a location.
+func (q *Q) LocationByID(ctx context.Context, id string) (Location, error) {
+	return scanLocation(q.x.QueryRowContext(ctx, `SELECT `+locationCols+` FROM locations WHERE id=$1`, id))
+}
+
+// ListLocations returns every location by name.
+func (q *Q) ListLocations(ctx context.Context) ([]Location, error) {
+	rows, err := q.x.QueryContext(ctx, `SELECT `+locationCols+` FROM locations ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Location
+	for rows.Next() {
+		l, err := scanLocation(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// DeleteLocation removes a location with its addresses and gateway tokens.
+func (q *Q) DeleteLocation(ctx context.Context, id string) error {
+	r, err := q.x.ExecContext(ctx, `DELETE FROM locations WHERE id=$1`, id)
+	if err != nil {
+		return err
+	}
+	if rowsAffected(r) == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// GatewayToken lets a gateway serve one location.
+type GatewayToken struct {
+	Hash       string
+	LocationID string
+	CreatedAt  time.Time
+	LastSeen   time.Time
+	LastReport time.Time
+}
+
+// CreateGatewayToken stores a gateway token.
+func (q *Q) CreateGatewayToken(ctx context.Context, t GatewayToken) error {
+	_, err := q.x.ExecContext(ctx, `INSERT INTO gateway_tokens (token_hash, location_id, created_at) VALUES ($1,$2,$3)`, t.Hash, t.LocationID, ms(t.CreatedAt))
+	return err
+}
+
+// GatewayTokenByHash returns a gateway token.
+func (q *Q) GatewayTokenByHash(ctx context.Context, hash string) (GatewayToken, error) {
+	var t GatewayToken
+	var c, s, r int64
+	err := q.x.QueryRowContext(ctx, `SELECT token_hash, location_id, created_at, last_seen, last_report FROM gateway_tokens WHERE token_hash=$1`, hash).Scan(&t.Hash, &t.LocationID, &c, &s, &r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, ErrNotFound
+	}
+	t.CreatedAt, t.LastSeen, t.LastReport = fromMS(c), fromMS(s), fromMS(r)
+	return t, err
+}
+
+// Meta returns a setting, "" when unset.
+func (q *Q) Meta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := q.x.QueryRowContext(ctx, `SELECT value FROM meta WHERE key=$1`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+// SetMeta stores a setting.
+func (q *Q) SetMeta(ctx context.Context, key, value string) error {
+	_, err := q.x.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ($1,$2) ON CONFLICT (key) DO UPDATE SET value=excluded.value`, key, value)
+	return err
+}
+
+// InitMeta stores a setting unless it exists and returns the stored value.
+func (q *Q) InitMeta(ctx context.Context, key, value string) (string, error) {
+	if _, err := q.x.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ($1,$2) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
+		return "", err
+	}
+	return q.Meta(ctx, key)
+}
+
+// BumpConfigVersion raises the instance's configuration version and returns it.
+func (q *Q) BumpConfigVersion(ctx context.Context) (uint64, error) {
+	if _, err := q.x.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('config_version', '0') ON CONFLICT (key) DO NOTHING`); err != nil {
+		return 0, err
+	}
+	var v int64
+	// CAST keeps the arithmetic numeric on both engines.
+	err := q.x.QueryRowContext(ctx, `UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key='config_version' RETURNING CAST(value AS BIGINT)`).Scan(&v)
+	return uint64(v), err
+}
+
+// ConfigVersion returns the instance's configuration version.
+func (q *Q) ConfigVersion(ctx context.Context) (uint64, error) {
+	var v int64
+	err := q.x.QueryRowContext(ctx, `SELECT CAST(value AS BIGINT) FROM meta WHERE key='config_version'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return uint64(v), err
+}

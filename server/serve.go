@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wicket-vpn/wicket/server/internal/daemon"
+	"github.com/wicket-vpn/wicket/shared/version"
+)
+
+func envMasterKey() string { return os.Getenv("WICKET_MASTER_KEY") }
+
+func serveCmd() *cobra.Command {
+	var o daemon.Options
+	var listen, logLevel, logFormat string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server",
+		Long: "Run the server: HTTPS API and web pages on --listen.\n" +
+			"Every flag can also be given as a WICKET_… environment variable (--data-dir as WICKET_DATA_DIR).\n" +
+			"The master key that seals secrets is read from DATA_DIR/master.key, or from WICKET_MASTER_KEY.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := bindEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			log, err := newLogger(logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			o.Log = log
+			o.MasterKey = envMasterKey()
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w (is another server running there? choose another --listen)", listen, err)
+			}
+			if o.URL == "" {
+				o.URL = defaultURL(ln.Addr().(*net.TCPAddr), listen)
+			}
+			o.Hosts = append(o.Hosts, listen, o.URL)
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			d, err := daemon.Open(ctx, o)
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			defer d.Close()
+			log.Info("starting wicketd", "version", version.String(), "data_dir", o.DataDir)
+			return d.Serve(ctx, ln, nil)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.DataDir, "data-dir", "wicket-data", "directory for the database, keys and certificate")
+	f.StringVar(&listen, "listen", ":8443", "HOST:PORT to serve HTTPS on")
+	f.StringVar(&o.URL, "url", "", "the address clients use, e.g. https://vpn.example.com:8443 (default: from --listen)")
+	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate (default: a self-signed one made in the data directory)")
+	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
+	f.StringVar(&o.InstanceName, "name", "Wicket", "the instance name clients show")
+	f.DurationVar(&o.MinThreshold, "min-peer-disconnect-threshold", 120*time.Second, "smallest peer disconnect threshold allowed while MFA is on (lower only for tests and demos)")
+	f.DurationVar(&o.IdleInterval, "idle-check-interval", time.Minute, "how often idle sessions are looked for")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+func defaultURL(addr *net.TCPAddr, listen string) string {
+	host, _, _ := net.SplitHostPort(listen)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		} else {
+			host = "localhost"
+		}
+	}
+	return fmt.Sprintf("https://%s", net.JoinHostPort(host, fmt.Sprint(addr.Port)))
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}
