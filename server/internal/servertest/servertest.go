@@ -1,0 +1,363 @@
+// Package servertest runs a real wicketd in process for tests: the real
+// handlers over httptest TLS, a real SQLite store in a temporary directory,
+// an injected clock, and an in-process SMTP server speaking the protocol.
+package servertest
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/proto/gen/wicket/v1/wicketv1connect"
+	"github.com/wicket-vpn/wicket/server/internal/clock/clocktest"
+	"github.com/wicket-vpn/wicket/server/internal/daemon"
+	"github.com/wicket-vpn/wicket/server/internal/mail"
+	"github.com/wicket-vpn/wicket/server/internal/mail/mailtest"
+	"github.com/wicket-vpn/wicket/server/internal/mfa"
+	"github.com/wicket-vpn/wicket/server/internal/service"
+	"github.com/wicket-vpn/wicket/server/internal/tlscert"
+)
+
+// Start is where every harness clock begins.
+var Start = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
+type options struct {
+	dataDir      string
+	smtp         bool
+	clock        *clocktest.Fake
+	minThreshold time.Duration
+	web          func(*daemon.Daemon) http.Handler
+}
+
+// Option changes the harness.
+type Option func(*options)
+
+// WithDataDir reuses a data directory (to restart a server on it).
+func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
+
+// WithoutSMTP leaves the server without SMTP settings.
+func WithoutSMTP() Option { return func(o *options) { o.smtp = false } }
+
+// WithClock shares a clock (to keep time across a restart).
+func WithClock(c *clocktest.Fake) Option { return func(o *options) { o.clock = c } }
+
+// WithMinThreshold lowers the smallest idle threshold MFA locations accept.
+func WithMinThreshold(d time.Duration) Option { return func(o *options) { o.minThreshold = d } }
+
+// WithWeb serves extra handlers (the web pages) beside the API.
+func WithWeb(f func(*daemon.Daemon) http.Handler) Option { return func(o *options) { o.web = f } }
+
+// Server is a running in-process wicketd.
+type Server struct {
+	T       testing.TB
+	URL     string
+	DataDir string
+	Daemon  *daemon.Daemon
+	Svc     *service.Service
+	Clock   *clocktest.Fake
+	Mail    *mailtest.Server
+	// HTTP trusts the server by its pinned fingerprint, as clients do.
+	HTTP    *http.Client
+	Client  wicketv1connect.ClientServiceClient
+	Account wicketv1connect.AccountServiceClient
+	Admin   wicketv1connect.AdminServiceClient
+	Gateway wicketv1connect.GatewayServiceClient
+
+	opts       options
+	httpServer *httptest.Server
+	adminToken string
+	closed     bool
+}
+
+// New starts a server and stops it when the test ends.
+func New(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	o := options{smtp: true, minThreshold: 5 * time.Second}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.dataDir == "" {
+		o.dataDir = t.TempDir()
+	}
+	if o.clock == nil {
+		o.clock = clocktest.New(Start)
+	}
+	s := &Server{T: t, DataDir: o.dataDir, Clock: o.clock, opts: o}
+	s.Mail = mailtest.New(t)
+	s.start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *Server) start() {
+	t := s.T
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.URL = "https://" + ln.Addr().String()
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if os.Getenv("WICKET_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	d, err := daemon.Open(context.Background(), daemon.Options{
+		DataDir: s.DataDir, URL: s.URL, Clock: s.Clock, Log: log, MinThreshold: s.opts.minThreshold,
+		Mailer: &mail.Sender{TLSConfig: s.Mail.ClientTLS()}, InstanceName: "Test Wicket",
+	})
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	s.Daemon, s.Svc = d, d.Service
+	var extra http.Handler
+	if s.opts.web != nil {
+		extra = s.opts.web(d)
+	}
+	hs := httptest.NewUnstartedServer(daemon.Handler(d.Service, log, extra))
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.EnableHTTP2 = true
+	hs.TLS = d.TLSConfig()
+	hs.StartTLS()
+	s.httpServer = hs
+	s.closed = false
+
+	tr := &http.Transport{TLSClientConfig: tlscert.PinnedConfig(d.Fingerprint), ForceAttemptHTTP2: true}
+	s.HTTP = &http.Client{Transport: tr}
+	s.Client = wicketv1connect.NewClientServiceClient(s.HTTP, s.URL)
+	s.Account = wicketv1connect.NewAccountServiceClient(s.HTTP, s.URL)
+	s.Admin = wicketv1connect.NewAdminServiceClient(s.HTTP, s.URL)
+	s.Gateway = wicketv1connect.NewGatewayServiceClient(s.HTTP, s.URL)
+	if s.opts.smtp {
+		set := s.Mail.Settings("wicket@example.com")
+		if err := d.Service.UpdateSMTP(context.Background(), service.Actor{Username: "test", Admin: true}, set); err != nil {
+			t.Fatal(err)
+		}
+		s.opts.smtp = false // stored now; a restart keeps it
+	}
+}
+
+// Close stops the server (idempotent).
+func (s *Server) Close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.httpServer.CloseClientConnections()
+	s.httpServer.Close()
+	s.Daemon.Close()
+}
+
+// Restart stops the server and starts a new one on the same data directory
+// and clock; the URL changes.
+func (s *Server) Restart() {
+	s.T.Helper()
+	s.Close()
+	s.adminToken = ""
+	s.start()
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// Req wraps a message in a request carrying a bearer token ("" for none).
+func Req[T any](token string, msg *T) *connect.Request[T] {
+	r := connect.NewRequest(msg)
+	if token != "" {
+		r.Header().Set("Authorization", "Bearer "+token)
+	}
+	return r
+}
+
+// Ctx is a test context bounded in time.
+func Ctx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// User is a user made by the harness.
+type User struct {
+	ID       string
+	Username string
+	Email    string
+	Password string
+	Token    string
+	// TOTPSecret is set once TOTP is on.
+	TOTPSecret string
+}
+
+// AdminToken returns a bearer token of the harness's admin, creating it once.
+func (s *Server) AdminToken() string {
+	s.T.Helper()
+	if s.adminToken != "" {
+		return s.adminToken
+	}
+	ctx := Ctx(s.T)
+	if _, err := s.Svc.Store().UserByUsername(ctx, "admin"); err != nil {
+		if _, err := s.Svc.CreateUser(ctx, service.Actor{Username: "test", Admin: true}, service.NewUser{Username: "admin", Email: "admin@example.com", Password: "admin-password", Admin: true}); err != nil {
+			s.T.Fatal(err)
+		}
+	}
+	resp, err := s.Account.Login(ctx, Req("", &v1.LoginRequest{Username: "admin", Password: "admin-password"}))
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	s.adminToken = resp.Msg.Token
+	return s.adminToken
+}
+
+// CreateUser makes a user through the API and signs them in.
+func (s *Server) CreateUser(username string, groups ...string) *User {
+	s.T.Helper()
+	ctx := Ctx(s.T)
+	u := &User{Username: username, Email: username + "@example.com", Password: username + "-password"}
+	resp, err := s.Admin.CreateUser(ctx, Req(s.AdminToken(), &v1.CreateUserRequest{Username: username, Email: u.Email, Password: u.Password, Groups: groups}))
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	u.ID = resp.Msg.User.Id
+	s.Login(u)
+	return u
+}
+
+// Login signs the user in again (with a TOTP code when TOTP is on).
+func (s *Server) Login(u *User) {
+	s.T.Helper()
+	req := &v1.LoginRequest{Username: u.Username, Password: u.Password}
+	if u.TOTPSecret != "" {
+		s.Clock.Advance(mfa.Period) // a fresh step, never a replay
+		req.TotpCode = s.TOTPCode(u.TOTPSecret)
+	}
+	lr, err := s.Account.Login(Ctx(s.T), Req("", req))
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	u.Token = lr.Msg.Token
+}
+
+// TOTPCode returns the code of secret at the harness clock's now.
+func (s *Server) TOTPCode(secret string) string {
+	s.T.Helper()
+	code, err := mfa.TOTPCode(secret, s.Clock.Now())
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	return code
+}
+
+// EnableTOTP sets up TOTP for the user through the API.
+func (s *Server) EnableTOTP(u *User) {
+	s.T.Helper()
+	ctx := Ctx(s.T)
+	b, err := s.Account.BeginTotpSetup(ctx, Req(u.Token, &v1.BeginTotpSetupRequest{}))
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	if _, err := s.Account.ConfirmTotpSetup(ctx, Req(u.Token, &v1.ConfirmTotpSetupRequest{Code: s.TOTPCode(b.Msg.Secret)})); err != nil {
+		s.T.Fatal(err)
+	}
+	u.TOTPSecret = b.Msg.Secret
+	s.Clock.Advance(mfa.Period) // the confirming code's step is spent
+}
+
+// EnableEmail sets up email codes for the user, reading the code from the SMTP server.
+func (s *Server) EnableEmail(u *User) {
+	s.T.Helper()
+	ctx := Ctx(s.T)
+	n := len(s.MailTo(u.Email))
+	if _, err := s.Account.BeginEmailMfaSetup(ctx, Req(u.Token, &v1.BeginEmailMfaSetupRequest{})); err != nil {
+		s.T.Fatal(err)
+	}
+	code := s.WaitCode(u.Email, n+1)
+	if _, err := s.Account.ConfirmEmailMfaSetup(ctx, Req(u.Token, &v1.ConfirmEmailMfaSetupRequest{Code: code})); err != nil {
+		s.T.Fatal(err)
+	}
+	s.Clock.Advance(mfa.MailInterval) // the next mail is not throttled
+}
+
+// MailTo returns the messages the SMTP server received for addr.
+func (s *Server) MailTo(addr string) []mailtest.Received {
+	var out []mailtest.Received
+	for _, m := range s.Mail.Messages() {
+		for _, to := range m.To {
+			if to == addr {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// WaitCode waits for the n-th mail to addr and returns the code in it.
+func (s *Server) WaitCode(addr string, n int) string {
+	s.T.Helper()
+	m, err := s.Mail.WaitFor(Ctx(s.T), addr, n)
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	code, err := mailtest.CodeIn(m.Body)
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	return code
+}
+
+// CreateLocation makes a location through the API; zero fields get test defaults.
+func (s *Server) CreateLocation(l *v1.Location) *v1.Location {
+	s.T.Helper()
+	if l.Address == "" {
+		l.Address = "10.10.0.1/24"
+	}
+	if l.Endpoint == "" {
+		l.Endpoint = "127.0.0.1:51820"
+	}
+	resp, err := s.Admin.CreateLocation(Ctx(s.T), Req(s.AdminToken(), &v1.CreateLocationRequest{Location: l}))
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	return resp.Msg.Location
+}
+
+// MFALocation makes a location that requires MFA.
+func (s *Server) MFALocation(name string) *v1.Location {
+	return s.CreateLocation(&v1.Location{Name: name, MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL})
+}
+
+// Device is an enrolled device.
+type Device struct {
+	ID         string
+	Token      string
+	PrivateKey string
+	PublicKey  string
+	Instance   *v1.InstanceInfo
+}
+
+// Enroll makes an enrollment token for the user and enrolls a new device with it.
+func (s *Server) Enroll(u *User, name string) *Device {
+	s.T.Helper()
+	ctx := Ctx(s.T)
+	et, err := s.Account.CreateEnrollmentToken(ctx, Req(u.Token, &v1.CreateEnrollmentTokenRequest{DeviceName: name}))
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	priv, pub := NewKeyPair(s.T)
+	resp, err := s.Client.Enroll(ctx, Req("", &v1.EnrollRequest{EnrollmentToken: et.Msg.EnrollmentToken, DeviceName: name, PublicKey: pub}))
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	return &Device{ID: resp.Msg.DeviceId, Token: resp.Msg.DeviceToken, PrivateKey: priv, PublicKey: pub, Instance: resp.Msg.Instance}
+}
