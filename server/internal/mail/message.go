@@ -79,8 +79,8 @@ func compose(from string, m Message, now time.Time) (envelope, []byte, error) {
 		b.WriteString("\r\n")
 	}
 	header("Date", now.Format(time.RFC1123Z))
-	header("From", fromAddr.String())
-	header("To", toAddr.String())
+	header("From", formatAddress(fromAddr))
+	header("To", formatAddress(toAddr))
 	header("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
 	header("Message-ID", "<"+rand.Text()+"@"+domainOf(fromAddr.Address)+">")
 	header("MIME-Version", "1.0")
@@ -117,9 +117,8 @@ func fold(line string) string {
 	cur := 0 // length of the current output line
 	for i, word := range strings.Split(line, " ") {
 		if i > 0 {
-			// Fold only before a word (so that no line is all blanks) and
-			// never right after "Name:".
-			if i > 1 && word != "" && cur+1+len(word) > limit {
+			// Fold only before a word, so that no line is all blanks.
+			if word != "" && cur+1+len(word) > limit {
 				b.WriteString("\r\n")
 				cur = 0
 			}
@@ -130,6 +129,16 @@ func fold(line string) string {
 		cur += len(word)
 	}
 	return b.String()
+}
+
+// formatAddress renders a for a header, as a bare address when it has no
+// display name.
+func formatAddress(a *netmail.Address) string {
+	s := a.String()
+	if a.Name == "" {
+		s = strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">")
+	}
+	return s
 }
 
 // domainOf returns the part of addr after the last "@", or "localhost".

@@ -130,8 +130,16 @@ func TestSendNonASCIISubject(t *testing.T) {
 		if !isASCII(raw) {
 			t.Errorf("raw Subject header is not ASCII: %q", raw)
 		}
+		if to := got.Header.Get("To"); to != "bob@example.org" {
+			t.Errorf("To header = %q", to)
+		}
 		if !isASCII(subject) && !strings.Contains(raw, "=?utf-8?q?") {
 			t.Errorf("raw Subject header is not Q-encoded: %q", raw)
+		}
+		for line := range strings.SplitSeq(string(got.Data), "\r\n") {
+			if len(line) > 78 {
+				t.Errorf("line longer than 78 characters: %q", line)
+			}
 		}
 	}
 }

@@ -135,7 +135,7 @@ func (r *run) open(raw net.Conn, cfg *tls.Config) (*smtp.Client, error) {
 		if err == nil {
 			return c, nil
 		}
-		if r.ctx.Err() == nil && isNoStartTLS(err) {
+		if !r.done() && isNoStartTLS(err) {
 			return nil, &sendError{msg: "SMTP server does not offer STARTTLS — choose implicit TLS or none", err: err}
 		}
 		return nil, r.helloFailed(err)
@@ -167,7 +167,7 @@ func (r *run) login(c *smtp.Client) error {
 		return nil
 	}
 	var se *smtp.SMTPError
-	if r.ctx.Err() == nil && errors.As(err, &se) && (se.Code == 535 || se.EnhancedCode == smtp.EnhancedCode{5, 7, 8}) {
+	if !r.done() && errors.As(err, &se) && (se.Code == 535 || se.EnhancedCode == smtp.EnhancedCode{5, 7, 8}) {
 		return &sendError{msg: "SMTP server refused the login — check the username and password", err: err}
 	}
 	return r.fail("SMTP login failed", err, "")
@@ -181,7 +181,7 @@ func (r *run) submit(c *smtp.Client, env envelope, data []byte) error {
 	}
 	if err := c.Mail(env.from, opts); err != nil {
 		var se *smtp.SMTPError
-		if r.set.Username == "" && r.ctx.Err() == nil && errors.As(err, &se) &&
+		if r.set.Username == "" && !r.done() && errors.As(err, &se) &&
 			(se.Code == 530 || se.EnhancedCode == smtp.EnhancedCode{5, 7, 0}) {
 			return &sendError{msg: "SMTP server requires a login — set the SMTP username and password", err: err}
 		}
@@ -207,11 +207,11 @@ func (r *run) submit(c *smtp.Client, env envelope, data []byte) error {
 // helloFailed reports a failure before the session was established: in the
 // greeting, EHLO, or the TLS handshake that STARTTLS starts.
 func (r *run) helloFailed(err error) error {
-	if r.ctx.Err() == nil && isTLSError(err) {
+	if !r.done() && isTLSError(err) {
 		return r.tlsFailed(err)
 	}
 	hint := ""
-	if r.set.TLS != TLSImplicit && r.ctx.Err() != nil && errors.Is(context.Cause(r.ctx), errSendTimeout) {
+	if r.set.TLS != TLSImplicit && r.done() && errors.Is(context.Cause(r.ctx), errSendTimeout) {
 		hint = "if this port expects implicit TLS (usually 465), choose implicit TLS"
 	}
 	return r.fail("no SMTP greeting from "+r.addr, err, hint)
@@ -223,7 +223,7 @@ func (r *run) tlsFailed(err error) error {
 	var rh tls.RecordHeaderError
 	var cv *tls.CertificateVerificationError
 	switch {
-	case r.ctx.Err() != nil:
+	case r.done():
 	case errors.As(err, &rh):
 		hint = "this port does not speak implicit TLS; choose STARTTLS (usually port 587) or check the port"
 	case errors.As(err, &cv):
@@ -234,11 +234,21 @@ func (r *run) tlsFailed(err error) error {
 	return r.fail("TLS handshake with "+r.addr+" failed", err, hint)
 }
 
+// done reports whether the send was cut short by its context. A connection
+// deadline can fire a moment before the context's timer, so once the deadline
+// has passed it waits for the context to catch up.
+func (r *run) done() bool {
+	if dl, ok := r.ctx.Deadline(); ok && !time.Now().Before(dl) {
+		<-r.ctx.Done()
+	}
+	return r.ctx.Err() != nil
+}
+
 // fail wraps err as "what: reason — hint".
 func (r *run) fail(what string, err error, hint string) error {
 	var reason string
 	cause := err
-	if r.ctx.Err() != nil {
+	if r.done() {
 		c := context.Cause(r.ctx)
 		cause = errors.Join(c, err)
 		switch {

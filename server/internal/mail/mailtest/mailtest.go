@@ -166,6 +166,9 @@ func New(t testing.TB, opts ...Option) *Server {
 	t.Cleanup(func() {
 		close(s.closed)
 		srv.Close()
+		// Serve may not have registered ln with srv yet, in which case
+		// srv.Close did not close it.
+		ln.Close()
 		<-served
 		s.logger.stop()
 	})
