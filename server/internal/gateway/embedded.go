@@ -1,0 +1,201 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/wicket-vpn/wicket/server/internal/service"
+	"github.com/wicket-vpn/wicket/server/internal/session"
+	"github.com/wicket-vpn/wicket/server/internal/store"
+)
+
+// Embedded runs a gateway for every location inside wicketd, wired to the
+// session manager in process instead of over GatewayService.
+type Embedded struct {
+	svc   *service.Service
+	opts  Options
+	stats time.Duration
+
+	mu       sync.Mutex
+	running  map[string]*embeddedLoc
+	gateways map[string]*Gateway
+}
+
+type embeddedLoc struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewEmbedded prepares embedded gateways reporting stats every interval.
+func NewEmbedded(svc *service.Service, opts Options, statsInterval time.Duration) *Embedded {
+	if statsInterval <= 0 {
+		statsInterval = 30 * time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = New(opts).log
+	}
+	return &Embedded{svc: svc, opts: opts, stats: statsInterval, running: map[string]*embeddedLoc{}, gateways: map[string]*Gateway{}}
+}
+
+// Gateway returns the running gateway of a location, or nil.
+func (e *Embedded) Gateway(locationID string) *Gateway {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.gateways[locationID]
+}
+
+// Run serves every location until ctx ends, starting gateways for new
+// locations and stopping those of deleted ones.
+func (e *Embedded) Run(ctx context.Context) error {
+	// Location changes are announced to every watcher; the supervisor
+	// watches as nobody in particular.
+	sub := e.svc.Hub.Subscribe("", "")
+	defer sub.Close()
+	defer e.stopAll()
+	for {
+		if err := e.reconcile(ctx); err != nil {
+			e.opts.Log.Error("start location gateways", "err", err)
+		}
+		if _, _, err := sub.Next(ctx); err != nil {
+			return nil
+		}
+	}
+}
+
+func (e *Embedded) reconcile(ctx context.Context) error {
+	locs, err := e.svc.Store().ListLocations(ctx)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	want := map[string]store.Location{}
+	for _, l := range locs {
+		want[l.ID] = l
+	}
+	for id, r := range e.running {
+		select {
+		case <-r.done:
+			delete(e.running, id) // ended (location deleted or failed); restart below if still wanted
+		default:
+		}
+	}
+	for id, l := range want {
+		if _, ok := e.running[id]; ok {
+			continue
+		}
+		lctx, cancel := context.WithCancel(ctx)
+		r := &embeddedLoc{cancel: cancel, done: make(chan struct{})}
+		e.running[id] = r
+		g := New(e.opts)
+		e.gateways[id] = g
+		go func() {
+			defer close(r.done)
+			e.serve(lctx, l, g)
+		}()
+	}
+	return nil
+}
+
+func (e *Embedded) stopAll() {
+	e.mu.Lock()
+	runs := e.running
+	e.running = map[string]*embeddedLoc{}
+	e.mu.Unlock()
+	for _, r := range runs {
+		r.cancel()
+		<-r.done
+	}
+}
+
+// serve follows one location's peer set and reports its statistics.
+func (e *Embedded) serve(ctx context.Context, loc store.Location, g *Gateway) {
+	log := e.opts.Log.With("location", loc.Name)
+	defer func() {
+		g.Close()
+		e.mu.Lock()
+		if e.gateways[loc.ID] == g {
+			delete(e.gateways, loc.ID)
+		}
+		e.mu.Unlock()
+	}()
+	sub := e.svc.Sessions.SubscribePeers(loc.ID)
+	defer sub.Close()
+	statsDone := make(chan struct{})
+	sctx, stopStats := context.WithCancel(ctx)
+	go func() {
+		defer close(statsDone)
+		ReportLoop(sctx, g, e.stats, func(ctx context.Context, stats []PeerStats) error {
+			return e.svc.ReportStats(ctx, loc, toServiceStats(stats))
+		}, log)
+	}()
+	defer func() { stopStats(); <-statsDone }()
+	for {
+		ch, err := sub.Next(ctx)
+		if errors.Is(err, session.ErrLocationDeleted) || ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			log.Error("read peer set", "err", err)
+			return
+		}
+		c, err := FromSession(ch)
+		if err != nil {
+			log.Error("bad peer set", "err", err)
+			continue
+		}
+		if err := g.Apply(c); err != nil {
+			log.Error("apply peer set", "err", err)
+		}
+	}
+}
+
+func toServiceStats(stats []PeerStats) []service.PeerStat {
+	out := make([]service.PeerStat, 0, len(stats))
+	for _, s := range stats {
+		out = append(out, service.PeerStat{PublicKey: s.PublicKey.String(), Endpoint: s.Endpoint, RxBytes: s.RxBytes, TxBytes: s.TxBytes, LatestHandshake: s.LatestHandshake})
+	}
+	return out
+}
+
+// ReportLoop sends the changed peer statistics every interval until ctx ends.
+func ReportLoop(ctx context.Context, g *Gateway, interval time.Duration, report func(context.Context, []PeerStats) error, log interface {
+	Warn(string, ...any)
+}) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := g.ReportNow(ctx, report); err != nil {
+			log.Warn("report peer statistics", "err", err)
+		}
+	}
+}
+
+// ReportNow sends the statistics that changed since the last report; when
+// sending fails they are sent again next time.
+func (g *Gateway) ReportNow(ctx context.Context, report func(context.Context, []PeerStats) error) error {
+	stats, err := g.ChangedStats()
+	if err != nil || len(stats) == 0 {
+		return err
+	}
+	if err := report(ctx, stats); err != nil {
+		g.forget(stats)
+		return err
+	}
+	return nil
+}
+
+func (g *Gateway) forget(stats []PeerStats) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, s := range stats {
+		delete(g.sent, s.PublicKey)
+	}
+}

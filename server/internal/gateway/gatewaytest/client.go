@@ -1,0 +1,162 @@
+// Package gatewaytest brings a real WireGuard client tunnel up in process
+// (wireguard-go on netstack) from the TunnelConfig the server hands out, for
+// end-to-end tests of gateways.
+package gatewaytest
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun/netstack"
+
+	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+)
+
+// Client is a WireGuard client tunnel on netstack.
+type Client struct {
+	Dev *device.Device
+	Net *netstack.Net
+}
+
+func hexKey(t testing.TB, b64 string) string {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(raw) != 32 {
+		t.Fatalf("bad key %q", b64)
+	}
+	return hex.EncodeToString(raw)
+}
+
+// NewClient brings a tunnel up with the device's private key (base64) and
+// the server's tunnel config; it is closed when the test ends.
+func NewClient(t testing.TB, privateKey string, tc *v1.TunnelConfig) *Client {
+	t.Helper()
+	addr, err := netip.ParsePrefix(tc.Address)
+	if err != nil {
+		t.Fatalf("tunnel address %q: %v", tc.Address, err)
+	}
+	mtu := int(tc.Mtu)
+	if mtu == 0 {
+		mtu = 1420
+	}
+	td, tnet, err := netstack.CreateNetTUN([]netip.Addr{addr.Addr()}, nil, mtu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := device.NewDevice(td, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
+	var b strings.Builder
+	fmt.Fprintf(&b, "private_key=%s\npublic_key=%s\nendpoint=%s\n", hexKey(t, privateKey), hexKey(t, tc.ServerPublicKey), tc.Endpoint)
+	if tc.PresharedKey != "" {
+		fmt.Fprintf(&b, "preshared_key=%s\n", hexKey(t, tc.PresharedKey))
+	}
+	for _, a := range tc.AllowedIps {
+		fmt.Fprintf(&b, "allowed_ip=%s\n", a)
+	}
+	if err := dev.IpcSet(b.String()); err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.Up(); err != nil {
+		t.Fatal(err)
+	}
+	c := &Client{Dev: dev, Net: tnet}
+	t.Cleanup(dev.Close)
+	return c
+}
+
+// Ping sends one echo request to addr and waits for the reply until ctx ends.
+func (c *Client) Ping(ctx context.Context, addr string) error {
+	sock, err := c.Net.Dial("ping4", addr)
+	if err != nil {
+		return err
+	}
+	defer sock.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		sock.SetDeadline(dl)
+	}
+	req := icmp.Echo{ID: rand.IntN(1 << 16), Seq: rand.IntN(1 << 16), Data: []byte("wicket ping")}
+	msg, _ := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &req}).Marshal(nil)
+	if _, err := sock.Write(msg); err != nil {
+		return err
+	}
+	buf := make([]byte, 1500)
+	n, err := sock.Read(buf)
+	if err != nil {
+		return err
+	}
+	rep, err := icmp.ParseMessage(1, buf[:n])
+	if err != nil {
+		return err
+	}
+	echo, ok := rep.Body.(*icmp.Echo)
+	if !ok || echo.Seq != req.Seq || !bytes.Equal(echo.Data, req.Data) {
+		return fmt.Errorf("unexpected reply %v", rep)
+	}
+	return nil
+}
+
+// PingUntil pings until a reply comes or ctx ends; the first packets may be
+// spent on the handshake.
+func (c *Client) PingUntil(ctx context.Context, addr string) error {
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		err := c.Ping(pctx, addr)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("no ping reply from %s: %w", addr, err)
+		}
+	}
+}
+
+// Handshake reports the client's latest handshake time, zero when none.
+func (c *Client) Handshake() time.Time {
+	raw, err := c.Dev.IpcGet()
+	if err != nil {
+		return time.Time{}
+	}
+	var sec int64
+	for _, line := range strings.Split(raw, "\n") {
+		if v, ok := strings.CutPrefix(line, "last_handshake_time_sec="); ok {
+			fmt.Sscan(v, &sec)
+		}
+	}
+	if sec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0)
+}
+
+// DialTCP opens a TCP connection through the tunnel.
+func (c *Client) DialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.Net.DialContextTCPAddrPort(ctx, ap)
+}
+
+// FreeUDPPort returns a UDP port free on loopback now.
+func FreeUDPPort(t testing.TB) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
