@@ -40,7 +40,6 @@ func newEnv(t *testing.T, mfa bool) *env {
 	return &env{s: s, loc: loc, emb: emb, u: u, d: d}
 }
 
-
 func (e *env) finishMFA(t *testing.T) *v1.FinishMfaResponse {
 	t.Helper()
 	ctx := servertest.Ctx(t)
