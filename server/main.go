@@ -20,7 +20,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), userCmd(), versionCmd())
+	root.AddCommand(serveCmd(), gatewayCmd(), userCmd(), versionCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "wicketd:", err)
 		os.Exit(1)

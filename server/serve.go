@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wicket-vpn/wicket/server/internal/daemon"
+	"github.com/wicket-vpn/wicket/server/internal/gateway"
 	"github.com/wicket-vpn/wicket/shared/version"
 )
 
@@ -21,7 +22,7 @@ func envMasterKey() string { return os.Getenv("WICKET_MASTER_KEY") }
 
 func serveCmd() *cobra.Command {
 	var o daemon.Options
-	var listen, logLevel, logFormat string
+	var listen, logLevel, logFormat, gw string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server",
@@ -38,6 +39,9 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			o.Log = log
+			if o.Gateway, err = gateway.ParseMode(gw); err != nil {
+				return err
+			}
 			o.MasterKey = envMasterKey()
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
@@ -68,6 +72,8 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&o.InstanceName, "name", "Wicket", "the instance name clients show")
 	f.DurationVar(&o.MinThreshold, "min-peer-disconnect-threshold", 120*time.Second, "smallest peer disconnect threshold allowed while MFA is on (lower only for tests and demos)")
 	f.DurationVar(&o.IdleInterval, "idle-check-interval", time.Minute, "how often idle sessions are looked for")
+	f.StringVar(&gw, "gateway", "netstack", "embedded WireGuard gateway: netstack (no privileges), tun (needs CAP_NET_ADMIN) or off")
+	f.DurationVar(&o.StatsInterval, "stats-interval", 30*time.Second, "how often the embedded gateway reports peer statistics")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

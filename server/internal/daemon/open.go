@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wicket-vpn/wicket/server/internal/clock"
+	"github.com/wicket-vpn/wicket/server/internal/gateway"
 	"github.com/wicket-vpn/wicket/server/internal/mail"
 	"github.com/wicket-vpn/wicket/server/internal/seal"
 	"github.com/wicket-vpn/wicket/server/internal/service"
@@ -32,9 +33,12 @@ type Options struct {
 	InstanceName string
 	MinThreshold time.Duration
 	IdleInterval time.Duration // sweeper period; 0 means one minute
-	Clock        clock.Clock
-	Mailer       mail.Mailer
-	Log          *slog.Logger
+	// Gateway is the embedded gateway's mode; "off" runs none.
+	Gateway       gateway.Mode
+	StatsInterval time.Duration // embedded gateway's statistics period
+	Clock         clock.Clock
+	Mailer        mail.Mailer
+	Log           *slog.Logger
 }
 
 // Daemon is an opened server: store, keys, certificate and domain.
@@ -107,6 +111,12 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener, extra http.Handler)
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	go d.Service.Sessions.Run(baseCtx, d.Opts.IdleInterval)
+	var gwDone chan struct{}
+	if d.Opts.Gateway != "" && d.Opts.Gateway != gateway.Off {
+		emb := gateway.NewEmbedded(d.Service, gateway.Options{Mode: d.Opts.Gateway, Log: log.With("component", "gateway")}, d.Opts.StatsInterval)
+		gwDone = make(chan struct{})
+		go func() { defer close(gwDone); emb.Run(baseCtx) }()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	log.Info("wicketd listening", "addr", ln.Addr().String(), "url", d.Opts.URL, "fingerprint", d.Fingerprint)
@@ -118,6 +128,9 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener, extra http.Handler)
 	log.Info("shutting down")
 	// Streams (instance watches, gateway syncs) end with the base context.
 	cancelBase()
+	if gwDone != nil {
+		<-gwDone
+	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {

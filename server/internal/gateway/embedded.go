@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -34,7 +35,7 @@ func NewEmbedded(svc *service.Service, opts Options, statsInterval time.Duration
 		statsInterval = 30 * time.Second
 	}
 	if opts.Log == nil {
-		opts.Log = New(opts).log
+		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Embedded{svc: svc, opts: opts, stats: statsInterval, running: map[string]*embeddedLoc{}, gateways: map[string]*Gateway{}}
 }
@@ -148,6 +149,10 @@ func (e *Embedded) serve(ctx context.Context, loc store.Location, g *Gateway) {
 		}
 		if err := g.Apply(c); err != nil {
 			log.Error("apply peer set", "err", err)
+			continue
+		}
+		if e.opts.OnApplied != nil {
+			e.opts.OnApplied(c)
 		}
 	}
 }

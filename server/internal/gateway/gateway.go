@@ -98,6 +98,9 @@ type Options struct {
 	Dial DialFunc
 	// TUNName names the kernel interface (tun mode); "wicket%d" when empty.
 	TUNName string
+	// OnApplied, when set, is called after each change is applied (tests
+	// wait on it instead of guessing).
+	OnApplied func(Change)
 }
 
 // Gateway is one location's WireGuard device.

@@ -10,7 +10,6 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -33,7 +32,6 @@ type netTUN struct {
 	incoming chan *buffer.View
 	notify   *channel.NotificationHandle
 	mtu      int
-	self     netip.Addr
 	cancel   context.CancelFunc
 }
 
@@ -43,7 +41,9 @@ func newNetTUN(addr netip.Prefix, mtu int, fwd *forwarder) (*netTUN, error) {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
-		HandleLocal:        true,
+		// Not HandleLocal: in promiscuous mode it would take every source
+		// address for one of its own and drop the packet.
+		HandleLocal: false,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &netTUN{
@@ -52,7 +52,6 @@ func newNetTUN(addr netip.Prefix, mtu int, fwd *forwarder) (*netTUN, error) {
 		events:   make(chan tun.Event, 4),
 		incoming: make(chan *buffer.View),
 		mtu:      mtu,
-		self:     addr.Addr(),
 		cancel:   cancel,
 	}
 	sack := tcpip.TCPSACKEnabled(true)
@@ -118,10 +117,6 @@ func (t *netTUN) Write(bufs [][]byte, offset int) (int, error) {
 		if len(pkt) == 0 {
 			continue
 		}
-		if reply := t.echoReply(pkt); reply != nil {
-			t.incoming <- buffer.NewViewWithData(reply)
-			continue
-		}
 		pb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(pkt)})
 		switch pkt[0] >> 4 {
 		case 4:
@@ -155,66 +150,5 @@ func (t *netTUN) Close() error {
 	t.ep.Close()
 	close(t.events)
 	close(t.incoming)
-	return nil
-}
-
-// echoReply answers a ping to the gateway's own address. The stack runs in
-// promiscuous mode (to forward flows to other hosts), where it does not
-// answer echo requests itself, so the gateway does.
-func (t *netTUN) echoReply(pkt []byte) []byte {
-	switch pkt[0] >> 4 {
-	case 4:
-		ip := header.IPv4(pkt)
-		if !ip.IsValid(len(pkt)) || ip.TransportProtocol() != header.ICMPv4ProtocolNumber || ip.More() || ip.FragmentOffset() != 0 {
-			return nil
-		}
-		if addrOf(ip.DestinationAddress()) != t.self {
-			return nil
-		}
-		icmp := header.ICMPv4(ip.Payload())
-		if len(icmp) < header.ICMPv4MinimumSize || icmp.Type() != header.ICMPv4Echo {
-			return nil
-		}
-		out := make([]byte, int(ip.HeaderLength())+len(icmp))
-		copy(out, pkt[:len(out)])
-		rip := header.IPv4(out)
-		src, dst := ip.SourceAddress(), ip.DestinationAddress()
-		rip.SetSourceAddress(dst)
-		rip.SetDestinationAddress(src)
-		rip.SetTTL(64)
-		rip.SetChecksum(0)
-		rip.SetChecksum(^rip.CalculateChecksum())
-		ricmp := header.ICMPv4(rip.Payload())
-		ricmp.SetType(header.ICMPv4EchoReply)
-		ricmp.SetCode(0)
-		ricmp.SetChecksum(0)
-		ricmp.SetChecksum(header.ICMPv4Checksum(ricmp[:header.ICMPv4MinimumSize], checksum.Checksum(ricmp[header.ICMPv4MinimumSize:], 0)))
-		return out
-	case 6:
-		ip := header.IPv6(pkt)
-		if !ip.IsValid(len(pkt)) || ip.TransportProtocol() != header.ICMPv6ProtocolNumber || addrOf(ip.DestinationAddress()) != t.self {
-			return nil
-		}
-		icmp := header.ICMPv6(ip.Payload())
-		if len(icmp) < header.ICMPv6EchoMinimumSize || icmp.Type() != header.ICMPv6EchoRequest {
-			return nil
-		}
-		out := make([]byte, header.IPv6MinimumSize+len(icmp))
-		copy(out, pkt[:len(out)])
-		rip := header.IPv6(out)
-		src, dst := ip.SourceAddress(), ip.DestinationAddress()
-		rip.SetSourceAddress(dst)
-		rip.SetDestinationAddress(src)
-		rip.SetHopLimit(64)
-		ricmp := header.ICMPv6(rip.Payload())
-		ricmp.SetType(header.ICMPv6EchoReply)
-		ricmp.SetCode(0)
-		ricmp.SetChecksum(0)
-		ricmp.SetChecksum(header.ICMPv6Checksum(header.ICMPv6ChecksumParams{
-			Header: ricmp[:header.ICMPv6EchoMinimumSize], Src: dst, Dst: src,
-			PayloadCsum: checksum.Checksum(ricmp[header.ICMPv6EchoMinimumSize:], 0), PayloadLen: len(ricmp) - header.ICMPv6EchoMinimumSize,
-		}))
-		return out
-	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,7 +101,11 @@ func New(t testing.TB, opts ...Option) *Server {
 func (s *Server) start() {
 	t := s.T
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := "127.0.0.1:0"
+	if s.URL != "" {
+		addr = strings.TrimPrefix(s.URL, "https://") // a restart keeps the address
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,8 +162,8 @@ func (s *Server) Close() {
 	s.Daemon.Close()
 }
 
-// Restart stops the server and starts a new one on the same data directory
-// and clock; the URL changes.
+// Restart stops the server and starts a new one on the same data directory,
+// clock and address.
 func (s *Server) Restart() {
 	s.T.Helper()
 	s.Close()

@@ -1,0 +1,136 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/proto/gen/wicket/v1/wicketv1connect"
+)
+
+// RemoteOptions configure a standalone gateway talking to wicketd over
+// GatewayService.
+type RemoteOptions struct {
+	Options
+	HTTP          *http.Client
+	ServerURL     string
+	Token         string
+	StatsInterval time.Duration // default 30 s
+	MinBackoff    time.Duration // default 1 s
+	MaxBackoff    time.Duration // default 30 s
+}
+
+// Remote is a standalone gateway: it follows the SyncPeers stream,
+// reconnecting with backoff (every reconnect starts from a snapshot), keeps
+// its peers while the server is away, and reports statistics.
+type Remote struct {
+	opts RemoteOptions
+	gw   *Gateway
+	rpc  wicketv1connect.GatewayServiceClient
+}
+
+// NewRemote prepares a standalone gateway.
+func NewRemote(o RemoteOptions) *Remote {
+	if o.StatsInterval <= 0 {
+		o.StatsInterval = 30 * time.Second
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	if o.HTTP == nil {
+		o.HTTP = http.DefaultClient
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Remote{opts: o, gw: New(o.Options), rpc: wicketv1connect.NewGatewayServiceClient(o.HTTP, o.ServerURL)}
+}
+
+// Gateway returns the device manager.
+func (r *Remote) Gateway() *Gateway { return r.gw }
+
+// Run serves until ctx ends or the server says the token is not valid.
+func (r *Remote) Run(ctx context.Context) error {
+	defer r.gw.Close()
+	statsDone := make(chan struct{})
+	go func() {
+		defer close(statsDone)
+		ReportLoop(ctx, r.gw, r.opts.StatsInterval, r.report, r.opts.Log)
+	}()
+	defer func() { <-statsDone }()
+	backoff := r.opts.MinBackoff
+	for {
+		synced, err := r.follow(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		switch connect.CodeOf(err) {
+		case connect.CodeUnauthenticated, connect.CodeNotFound:
+			// A wrong token or a deleted location does not heal by retrying.
+			return err
+		}
+		if synced {
+			backoff = r.opts.MinBackoff
+		}
+		r.opts.Log.Warn("lost the server; keeping the current peers and reconnecting", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, r.opts.MaxBackoff)
+	}
+}
+
+// follow reads one SyncPeers stream; synced reports whether a snapshot came.
+func (r *Remote) follow(ctx context.Context) (synced bool, err error) {
+	stream, err := r.rpc.SyncPeers(ctx, connect.NewRequest(&v1.SyncPeersRequest{GatewayToken: r.opts.Token}))
+	if err != nil {
+		return false, err
+	}
+	defer stream.Close()
+	for stream.Receive() {
+		ch, err := FromProto(stream.Msg())
+		if err != nil {
+			r.opts.Log.Error("bad peer change from the server", "err", err)
+			continue
+		}
+		if err := r.gw.Apply(ch); err != nil {
+			r.opts.Log.Error("apply peer change", "err", err)
+			continue
+		}
+		if ch.Snapshot {
+			synced = true
+			r.opts.Log.Info("peer set synchronised", "peers", len(ch.Peers))
+		}
+		if r.opts.OnApplied != nil {
+			r.opts.OnApplied(ch)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		return synced, err
+	}
+	return synced, errors.New("the server closed the peer stream")
+}
+
+func (r *Remote) report(ctx context.Context, stats []PeerStats) error {
+	req := &v1.ReportStatsRequest{GatewayToken: r.opts.Token}
+	for _, s := range stats {
+		ps := &v1.PeerStats{PublicKey: s.PublicKey.String(), Endpoint: s.Endpoint, RxBytes: s.RxBytes, TxBytes: s.TxBytes}
+		if !s.LatestHandshake.IsZero() {
+			ps.LatestHandshake = timestamppb.New(s.LatestHandshake)
+		}
+		req.Stats = append(req.Stats, ps)
+	}
+	_, err := r.rpc.ReportStats(ctx, connect.NewRequest(req))
+	return err
+}
