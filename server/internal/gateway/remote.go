@@ -61,12 +61,13 @@ func (r *Remote) Gateway() *Gateway { return r.gw }
 // Run serves until ctx ends or the server says the token is not valid.
 func (r *Remote) Run(ctx context.Context) error {
 	defer r.gw.Close()
+	ctx, cancel := context.WithCancel(ctx)
 	statsDone := make(chan struct{})
 	go func() {
 		defer close(statsDone)
 		ReportLoop(ctx, r.gw, r.opts.StatsInterval, r.report, r.opts.Log)
 	}()
-	defer func() { <-statsDone }()
+	defer func() { cancel(); <-statsDone }()
 	backoff := r.opts.MinBackoff
 	for {
 		synced, err := r.follow(ctx)
@@ -134,3 +135,6 @@ func (r *Remote) report(ctx context.Context, stats []PeerStats) error {
 	_, err := r.rpc.ReportStats(ctx, connect.NewRequest(req))
 	return err
 }
+
+// ReportNow sends the changed statistics at once.
+func (r *Remote) ReportNow(ctx context.Context) error { return r.gw.ReportNow(ctx, r.report) }
