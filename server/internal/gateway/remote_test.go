@@ -76,7 +76,9 @@ func TestStandaloneGatewayOverHTTPSSurvivesRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.waitFor(t, "the session's peer", func(c gateway.Change) bool { return len(c.Upserts) == 1 && c.Upserts[0].PublicKey.String() == d.PublicKey })
+	a.waitFor(t, "the session's peer", func(c gateway.Change) bool {
+		return len(c.Upserts) == 1 && c.Upserts[0].PublicKey.String() == d.PublicKey
+	})
 	c := gatewaytest.NewClient(t, d.PrivateKey, fin.Msg.Tunnel)
 	if err := c.PingUntil(pingCtx(t, 15*time.Second), "10.10.0.1"); err != nil {
 		t.Fatal(err)
