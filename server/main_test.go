@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wicket-vpn/wicket/server/internal/daemon"
+	"github.com/wicket-vpn/wicket/server/internal/gateway"
+	"github.com/wicket-vpn/wicket/server/internal/tlscert"
+)
+
+// TestServeUserAddHealthMetricsShutdown runs the real server on a data
+// directory, adds a user with the command line while it runs, checks
+// /healthz and /metrics over TLS 1.3 with the pinned certificate, and stops
+// it gracefully.
+func TestServeUserAddHealthMetricsShutdown(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := daemon.Open(ctx, daemon.Options{DataDir: dir, URL: "https://" + ln.Addr().String(), Gateway: gateway.Off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	done := make(chan error, 1)
+	go func() { done <- d.Serve(ctx, ln, nil) }()
+
+	cmd := userCmd()
+	var out bytes.Buffer
+	cmd.SetArgs([]string{"add", "root", "--data-dir", dir, "--email", "root@example.com", "--admin", "--groups", "ops,staff"})
+	cmd.SetIn(strings.NewReader("a long enough password\n"))
+	cmd.SetOut(&out)
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "created admin root") {
+		t.Fatalf("user add printed %q", out.String())
+	}
+	u, err := d.Store.UserByUsername(ctx, "root")
+	if err != nil || !u.Admin || strings.Join(u.Groups, ",") != "ops,staff" {
+		t.Fatalf("the running server does not see the new user: %+v, %v", u, err)
+	}
+
+	cfg := tlscert.PinnedConfig(d.Fingerprint)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+	for path, want := range map[string]string{"/healthz": "ok", "/metrics": "wicket_sessions_active"} {
+		resp, err := client.Get("https://" + ln.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Fatalf("%s: %d %q", path, resp.StatusCode, body)
+		}
+		if resp.TLS.Version != tls.VersionTLS13 || resp.TLS.CurveID != tls.X25519MLKEM768 {
+			t.Fatalf("%s: TLS %x curve %v", path, resp.TLS.Version, resp.TLS.CurveID)
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the server did not stop")
+	}
+}
+
+func TestUserAddNeedsPassword(t *testing.T) {
+	cmd := userCmd()
+	cmd.SetArgs([]string{"add", "x", "--data-dir", t.TempDir(), "--email", "x@example.com"})
+	cmd.SetIn(strings.NewReader(""))
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	err := cmd.Execute()
+	if err == nil || !strings.Contains(err.Error(), "standard input") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestFlagsFromEnvironment(t *testing.T) {
+	t.Setenv("WICKET_DATA_DIR", "/srv/wicket")
+	t.Setenv("WICKET_MIN_PEER_DISCONNECT_THRESHOLD", "5s")
+	cmd := serveCmd()
+	if err := bindEnv(cmd.Flags()); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := cmd.Flags().GetString("data-dir"); v != "/srv/wicket" {
+		t.Fatalf("data-dir = %q", v)
+	}
+	if v, _ := cmd.Flags().GetDuration("min-peer-disconnect-threshold"); v != 5*time.Second {
+		t.Fatalf("threshold = %v", v)
+	}
+	t.Setenv("WICKET_LISTEN_PORT_TYPO", "x") // unknown variables are ignored
+	t.Setenv("WICKET_IDLE_CHECK_INTERVAL", "soon")
+	if err := bindEnv(serveCmd().Flags()); err == nil || !strings.Contains(err.Error(), "WICKET_IDLE_CHECK_INTERVAL") {
+		t.Fatalf("a bad value was accepted: %v", err)
+	}
+}
