@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/wicket-vpn/wicket/server/internal/store"
 )
@@ -133,19 +134,9 @@ func (s *PeerSub) diff(iface Interface, peers []Peer) PeerChange {
 			ch.Removes = append(ch.Removes, k)
 		}
 	}
-	slices.SortFunc(ch.Upserts, func(a, b Peer) int { return compare(a.PublicKey, b.PublicKey) })
+	slices.SortFunc(ch.Upserts, func(a, b Peer) int { return strings.Compare(a.PublicKey, b.PublicKey) })
 	slices.Sort(ch.Removes)
 	return ch
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func sameInterface(a, b Interface) bool {
