@@ -63,6 +63,12 @@ func (a *clientService) WatchInstance(ctx context.Context, req *connect.Request[
 	if err := send(); err != nil {
 		return err
 	}
+	// Send the response headers now: a client that is already up to date
+	// gets no message yet, and its call must return with the stream open
+	// rather than block until the next change.
+	if err := stream.Send(nil); err != nil {
+		return err
+	}
 	for {
 		changed, ended, err := sub.Next(ctx)
 		if err != nil {

@@ -264,7 +264,8 @@ func describe(l store.Location) string {
 // turning it off ends its MFA sessions (MFA_DISABLED) and every allowed
 // device becomes a static peer. Changing the tunnel's shape (address, port,
 // endpoint, allowed IPs) ends sessions too (LOCATION_CHANGED), since their
-// clients hold the old settings.
+// clients hold the old settings. Narrowing the allowed groups ends the
+// sessions of the users left out (ADMIN).
 func (s *Service) UpdateLocation(ctx context.Context, a Actor, spec LocationSpec) (store.Location, error) {
 	if !a.Admin {
 		return store.Location{}, errAdminOnly
@@ -306,6 +307,28 @@ func (s *Service) UpdateLocation(ctx context.Context, a Actor, spec LocationSpec
 			}
 			for _, sess := range active {
 				e, err := s.Sessions.EndIn(ctx, q, sess, reason, a.name())
+				if err != nil {
+					return err
+				}
+				ended = append(ended, e)
+			}
+		}
+		if !slices.Equal(old.AllowedGroups, loc.AllowedGroups) {
+			// Sessions of users the groups no longer allow end now, as when a
+			// user's own groups change; an MFA location's peers are its sessions.
+			active, err := q.ListSessions(ctx, store.SessionFilter{LocationID: loc.ID, ActiveOnly: true})
+			if err != nil {
+				return err
+			}
+			for _, sess := range active {
+				u, err := q.UserByID(ctx, sess.UserID)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				if err == nil && session.Allowed(loc, u.Groups) {
+					continue
+				}
+				e, err := s.Sessions.EndIn(ctx, q, sess, session.ReasonAdmin, a.name())
 				if err != nil {
 					return err
 				}
