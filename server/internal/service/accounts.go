@@ -301,7 +301,7 @@ func (s *Service) Login(ctx context.Context, username, pw, totpCode, remote stri
 	}
 	if u.TOTPEnabled {
 		if totpCode == "" {
-			return "", time.Time{}, fault.New(fault.Unauthenticated, "This account uses an authenticator app: enter its 6-digit code.")
+			return "", time.Time{}, ErrTOTPRequired
 		}
 		if err := s.verifyTOTP(ctx, u, totpCode); err != nil {
 			s.recordFailure(ctx, u.ID)
@@ -319,8 +319,12 @@ func (s *Service) Login(ctx context.Context, username, pw, totpCode, remote stri
 		if err := q.CreateAPIToken(ctx, store.APIToken{Hash: hexHash(hash), UserID: u.ID, CreatedAt: now, ExpiresAt: exp}); err != nil {
 			return err
 		}
-		if err := q.ClearMFAFailures(ctx, u.ID); err != nil {
-			return err
+		// Only a proven second factor forgives wrong codes: a password alone
+		// would let whoever knows it reset the lockout on emailed codes.
+		if u.TOTPEnabled {
+			if err := q.ClearMFAFailures(ctx, u.ID); err != nil {
+				return err
+			}
 		}
 		return s.audit(ctx, q, a, "login.succeeded", username, "")
 	})
@@ -329,6 +333,10 @@ func (s *Service) Login(ctx context.Context, username, pw, totpCode, remote stri
 	}
 	return plain, exp, nil
 }
+
+// ErrTOTPRequired is Login's answer to a right password without the TOTP
+// code the account needs; the web pages ask for the code on a second page.
+var ErrTOTPRequired error = &fault.Error{Kind: fault.Unauthenticated, Msg: "This account uses an authenticator app: enter its 6-digit code."}
 
 var dummyHash = func() string {
 	h, _ := password.Hash("wicket-timing-equaliser")
