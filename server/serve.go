@@ -15,6 +15,7 @@ import (
 
 	"github.com/wicket-vpn/wicket/server/internal/daemon"
 	"github.com/wicket-vpn/wicket/server/internal/gateway"
+	"github.com/wicket-vpn/wicket/server/internal/web"
 	"github.com/wicket-vpn/wicket/shared/version"
 )
 
@@ -60,7 +61,8 @@ func serveCmd() *cobra.Command {
 			}
 			defer d.Close()
 			log.Info("starting wicketd", "version", version.String(), "data_dir", o.DataDir)
-			return d.Serve(ctx, ln, nil)
+			pages := web.New(d.Service, log.With("component", "web"), web.WithServer(d.Opts.URL, d.Fingerprint))
+			return d.Serve(ctx, ln, pages)
 		},
 	}
 	f := cmd.Flags()

@@ -52,6 +52,14 @@ func (m *Manager) SubscribePeers(locationID string) *PeerSub {
 	return s
 }
 
+// Followers reports how many subscribers (gateways, embedded or remote)
+// follow the location's peer set in this process.
+func (m *Manager) Followers(locationID string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.subs[locationID])
+}
+
 // Close stops following.
 func (s *PeerSub) Close() {
 	s.m.mu.Lock()
