@@ -18,7 +18,7 @@ type AuditEvent struct {
 
 // AddAuditEvent appends an event.
 func (q *Q) AddAuditEvent(ctx context.Context, e AuditEvent) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO audit_events (at, actor, action, subject, detail, remote_addr) VALUES ($1,$2,$3,$4,$5,$6)`,
+	_, err := q.exec(ctx, `INSERT INTO audit_events (at, actor, action, subject, detail, remote_addr) VALUES ($1,$2,$3,$4,$5,$6)`,
 		ms(e.Time), e.Actor, e.Action, e.Subject, e.Detail, e.RemoteAddr)
 	return err
 }
@@ -58,7 +58,7 @@ func (q *Q) ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, e
 	}
 	args = append(args, f.Limit)
 	query += ` ORDER BY id DESC LIMIT $` + itoa(len(args))
-	rows, err := q.x.QueryContext(ctx, query, args...)
+	rows, err := q.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -43,7 +43,7 @@ type EnrollmentToken struct {
 
 // CreateEnrollmentToken stores an enrollment token.
 func (q *Q) CreateEnrollmentToken(ctx context.Context, t EnrollmentToken) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO enrollment_tokens (token_hash, user_id, device_name, created_at, expires_at) VALUES ($1,$2,$3,$4,$5)`,
+	_, err := q.exec(ctx, `INSERT INTO enrollment_tokens (token_hash, user_id, device_name, created_at, expires_at) VALUES ($1,$2,$3,$4,$5)`,
 		t.Hash, t.UserID, t.DeviceName, ms(t.CreatedAt), ms(t.ExpiresAt))
 	return err
 }
@@ -53,7 +53,7 @@ func (q *Q) CreateEnrollmentToken(ctx context.Context, t EnrollmentToken) error 
 func (q *Q) UseEnrollmentToken(ctx context.Context, hash string, now time.Time) (EnrollmentToken, error) {
 	var t EnrollmentToken
 	var c, e int64
-	err := q.x.QueryRowContext(ctx, `UPDATE enrollment_tokens SET used_at=$2 WHERE token_hash=$1 AND used_at=0 AND expires_at > $2
+	err := q.queryRow(ctx, `UPDATE enrollment_tokens SET used_at=$2 WHERE token_hash=$1 AND used_at=0 AND expires_at > $2
 		RETURNING token_hash, user_id, device_name, created_at, expires_at`, hash, ms(now)).Scan(&t.Hash, &t.UserID, &t.DeviceName, &c, &e)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, ErrNotFound
@@ -64,7 +64,7 @@ func (q *Q) UseEnrollmentToken(ctx context.Context, hash string, now time.Time) 
 
 // CreateDevice inserts a device; ErrConflict when the public key is taken.
 func (q *Q) CreateDevice(ctx context.Context, d Device) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO devices (`+deviceCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+	_, err := q.exec(ctx, `INSERT INTO devices (`+deviceCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
 		d.ID, d.UserID, d.Name, d.PublicKey, d.TokenHash, ms(d.CreatedAt), ms(d.LastSeen))
 	if isUnique(err) {
 		return ErrConflict
@@ -74,17 +74,17 @@ func (q *Q) CreateDevice(ctx context.Context, d Device) error {
 
 // DeviceByID returns a device.
 func (q *Q) DeviceByID(ctx context.Context, id string) (Device, error) {
-	return scanDevice(q.x.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id=$1`, id))
+	return scanDevice(q.queryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE id=$1`, id))
 }
 
 // DeviceByTokenHash returns the device a token belongs to.
 func (q *Q) DeviceByTokenHash(ctx context.Context, hash string) (Device, error) {
-	return scanDevice(q.x.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE token_hash=$1`, hash))
+	return scanDevice(q.queryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE token_hash=$1`, hash))
 }
 
 // TouchDevice records that a device was seen.
 func (q *Q) TouchDevice(ctx context.Context, id string, at time.Time) error {
-	_, err := q.x.ExecContext(ctx, `UPDATE devices SET last_seen=$2 WHERE id=$1`, id, ms(at))
+	_, err := q.exec(ctx, `UPDATE devices SET last_seen=$2 WHERE id=$1`, id, ms(at))
 	return err
 }
 
@@ -99,7 +99,7 @@ func (q *Q) ListDevices(ctx context.Context) ([]Device, error) {
 }
 
 func (q *Q) devices(ctx context.Context, query string, args ...any) ([]Device, error) {
-	rows, err := q.x.QueryContext(ctx, query, args...)
+	rows, err := q.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -117,10 +117,10 @@ func (q *Q) devices(ctx context.Context, query string, args ...any) ([]Device, e
 
 // DeleteDevice removes a device; its addresses are released.
 func (q *Q) DeleteDevice(ctx context.Context, id string) error {
-	if _, err := q.x.ExecContext(ctx, `UPDATE addresses SET device_id='' WHERE device_id=$1`, id); err != nil {
+	if _, err := q.exec(ctx, `UPDATE addresses SET device_id='' WHERE device_id=$1`, id); err != nil {
 		return err
 	}
-	r, err := q.x.ExecContext(ctx, `DELETE FROM devices WHERE id=$1`, id)
+	r, err := q.exec(ctx, `DELETE FROM devices WHERE id=$1`, id)
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (q *Q) DeleteDevice(ctx context.Context, id string) error {
 // AddressOf returns the device's address in a location, or ErrNotFound.
 func (q *Q) AddressOf(ctx context.Context, locationID, deviceID string) (string, error) {
 	var a string
-	err := q.x.QueryRowContext(ctx, `SELECT address FROM addresses WHERE location_id=$1 AND device_id=$2`, locationID, deviceID).Scan(&a)
+	err := q.queryRow(ctx, `SELECT address FROM addresses WHERE location_id=$1 AND device_id=$2`, locationID, deviceID).Scan(&a)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", ErrNotFound
 	}
@@ -142,7 +142,7 @@ func (q *Q) AddressOf(ctx context.Context, locationID, deviceID string) (string,
 
 // AddressesOfLocation returns device id → address for a location.
 func (q *Q) AddressesOfLocation(ctx context.Context, locationID string) (map[string]string, error) {
-	rows, err := q.x.QueryContext(ctx, `SELECT device_id, address FROM addresses WHERE location_id=$1 AND device_id <> ''`, locationID)
+	rows, err := q.query(ctx, `SELECT device_id, address FROM addresses WHERE location_id=$1 AND device_id <> ''`, locationID)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func (q *Q) AddressesOfLocation(ctx context.Context, locationID string) (map[str
 // UsedAddresses returns every address ever assigned in a location and whether
 // it is held by a device now.
 func (q *Q) UsedAddresses(ctx context.Context, locationID string) (map[string]bool, error) {
-	rows, err := q.x.QueryContext(ctx, `SELECT address, device_id FROM addresses WHERE location_id=$1`, locationID)
+	rows, err := q.query(ctx, `SELECT address, device_id FROM addresses WHERE location_id=$1`, locationID)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +182,7 @@ func (q *Q) UsedAddresses(ctx context.Context, locationID string) (map[string]bo
 // when another replica took it first.
 func (q *Q) AssignAddress(ctx context.Context, locationID, address, deviceID string, reuse bool, now time.Time) error {
 	if reuse {
-		r, err := q.x.ExecContext(ctx, `UPDATE addresses SET device_id=$3, assigned_at=$4 WHERE location_id=$1 AND address=$2 AND device_id=''`, locationID, address, deviceID, ms(now))
+		r, err := q.exec(ctx, `UPDATE addresses SET device_id=$3, assigned_at=$4 WHERE location_id=$1 AND address=$2 AND device_id=''`, locationID, address, deviceID, ms(now))
 		if err != nil {
 			return err
 		}
@@ -191,7 +191,7 @@ func (q *Q) AssignAddress(ctx context.Context, locationID, address, deviceID str
 		}
 		return nil
 	}
-	_, err := q.x.ExecContext(ctx, `INSERT INTO addresses (location_id, address, device_id, assigned_at) VALUES ($1,$2,$3,$4)`, locationID, address, deviceID, ms(now))
+	_, err := q.exec(ctx, `INSERT INTO addresses (location_id, address, device_id, assigned_at) VALUES ($1,$2,$3,$4)`, locationID, address, deviceID, ms(now))
 	if isUnique(err) {
 		return ErrConflict
 	}

@@ -55,7 +55,7 @@ func mfaMode(b bool) int {
 
 // CreateLocation inserts a location; ErrConflict when the name is taken.
 func (q *Q) CreateLocation(ctx context.Context, l Location) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO locations (`+locationCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`,
+	_, err := q.exec(ctx, `INSERT INTO locations (`+locationCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`,
 		l.ID, l.Name, l.Address, l.ListenPort, l.Endpoint, joinList(l.AllowedIPs), joinList(l.DNS), l.KeepaliveSeconds, mfaMode(l.MFA), l.ThresholdSeconds,
 		l.PrivateKey, l.PublicKey, joinList(l.AllowedGroups), int64(l.ConfigVersion), l.MTU, l.MaxSessionSeconds, ms(l.CreatedAt))
 	if isUnique(err) {
@@ -66,7 +66,7 @@ func (q *Q) CreateLocation(ctx context.Context, l Location) error {
 
 // UpdateLocation writes the editable columns and the new config version.
 func (q *Q) UpdateLocation(ctx context.Context, l Location) error {
-	r, err := q.x.ExecContext(ctx, `UPDATE locations SET name=$2, address=$3, listen_port=$4, endpoint=$5, allowed_ips=$6, dns=$7, keepalive_seconds=$8, mfa_mode=$9,
+	r, err := q.exec(ctx, `UPDATE locations SET name=$2, address=$3, listen_port=$4, endpoint=$5, allowed_ips=$6, dns=$7, keepalive_seconds=$8, mfa_mode=$9,
 		threshold_seconds=$10, allowed_groups=$11, config_version=$12, mtu=$13, max_session_seconds=$14 WHERE id=$1`,
 		l.ID, l.Name, l.Address, l.ListenPort, l.Endpoint, joinList(l.AllowedIPs), joinList(l.DNS), l.KeepaliveSeconds, mfaMode(l.MFA),
 		l.ThresholdSeconds, joinList(l.AllowedGroups), int64(l.ConfigVersion), l.MTU, l.MaxSessionSeconds)
@@ -84,12 +84,12 @@ func (q *Q) UpdateLocation(ctx context.Context, l Location) error {
 
 // LocationByID returns a location.
 func (q *Q) LocationByID(ctx context.Context, id string) (Location, error) {
-	return scanLocation(q.x.QueryRowContext(ctx, `SELECT `+locationCols+` FROM locations WHERE id=$1`, id))
+	return scanLocation(q.queryRow(ctx, `SELECT `+locationCols+` FROM locations WHERE id=$1`, id))
 }
 
 // ListLocations returns every location by name.
 func (q *Q) ListLocations(ctx context.Context) ([]Location, error) {
-	rows, err := q.x.QueryContext(ctx, `SELECT `+locationCols+` FROM locations ORDER BY name`)
+	rows, err := q.query(ctx, `SELECT `+locationCols+` FROM locations ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func (q *Q) ListLocations(ctx context.Context) ([]Location, error) {
 
 // DeleteLocation removes a location with its addresses and gateway tokens.
 func (q *Q) DeleteLocation(ctx context.Context, id string) error {
-	r, err := q.x.ExecContext(ctx, `DELETE FROM locations WHERE id=$1`, id)
+	r, err := q.exec(ctx, `DELETE FROM locations WHERE id=$1`, id)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ type GatewayToken struct {
 
 // CreateGatewayToken stores a gateway token.
 func (q *Q) CreateGatewayToken(ctx context.Context, t GatewayToken) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO gateway_tokens (token_hash, location_id, created_at) VALUES ($1,$2,$3)`, t.Hash, t.LocationID, ms(t.CreatedAt))
+	_, err := q.exec(ctx, `INSERT INTO gateway_tokens (token_hash, location_id, created_at) VALUES ($1,$2,$3)`, t.Hash, t.LocationID, ms(t.CreatedAt))
 	return err
 }
 
@@ -136,7 +136,7 @@ func (q *Q) CreateGatewayToken(ctx context.Context, t GatewayToken) error {
 func (q *Q) GatewayTokenByHash(ctx context.Context, hash string) (GatewayToken, error) {
 	var t GatewayToken
 	var c, s, r int64
-	err := q.x.QueryRowContext(ctx, `SELECT token_hash, location_id, created_at, last_seen, last_report FROM gateway_tokens WHERE token_hash=$1`, hash).Scan(&t.Hash, &t.LocationID, &c, &s, &r)
+	err := q.queryRow(ctx, `SELECT token_hash, location_id, created_at, last_seen, last_report FROM gateway_tokens WHERE token_hash=$1`, hash).Scan(&t.Hash, &t.LocationID, &c, &s, &r)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, ErrNotFound
 	}
@@ -147,7 +147,7 @@ func (q *Q) GatewayTokenByHash(ctx context.Context, hash string) (GatewayToken, 
 // Meta returns a setting, "" when unset.
 func (q *Q) Meta(ctx context.Context, key string) (string, error) {
 	var v string
-	err := q.x.QueryRowContext(ctx, `SELECT value FROM meta WHERE key=$1`, key).Scan(&v)
+	err := q.queryRow(ctx, `SELECT value FROM meta WHERE key=$1`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -156,13 +156,13 @@ func (q *Q) Meta(ctx context.Context, key string) (string, error) {
 
 // SetMeta stores a setting.
 func (q *Q) SetMeta(ctx context.Context, key, value string) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ($1,$2) ON CONFLICT (key) DO UPDATE SET value=excluded.value`, key, value)
+	_, err := q.exec(ctx, `INSERT INTO meta (key, value) VALUES ($1,$2) ON CONFLICT (key) DO UPDATE SET value=excluded.value`, key, value)
 	return err
 }
 
 // InitMeta stores a setting unless it exists and returns the stored value.
 func (q *Q) InitMeta(ctx context.Context, key, value string) (string, error) {
-	if _, err := q.x.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ($1,$2) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
+	if _, err := q.exec(ctx, `INSERT INTO meta (key, value) VALUES ($1,$2) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
 		return "", err
 	}
 	return q.Meta(ctx, key)
@@ -170,19 +170,19 @@ func (q *Q) InitMeta(ctx context.Context, key, value string) (string, error) {
 
 // BumpConfigVersion raises the instance's configuration version and returns it.
 func (q *Q) BumpConfigVersion(ctx context.Context) (uint64, error) {
-	if _, err := q.x.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('config_version', '0') ON CONFLICT (key) DO NOTHING`); err != nil {
+	if _, err := q.exec(ctx, `INSERT INTO meta (key, value) VALUES ('config_version', '0') ON CONFLICT (key) DO NOTHING`); err != nil {
 		return 0, err
 	}
 	var v int64
 	// CAST keeps the arithmetic numeric on both engines.
-	err := q.x.QueryRowContext(ctx, `UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key='config_version' RETURNING CAST(value AS BIGINT)`).Scan(&v)
+	err := q.queryRow(ctx, `UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key='config_version' RETURNING CAST(value AS BIGINT)`).Scan(&v)
 	return uint64(v), err
 }
 
 // ConfigVersion returns the instance's configuration version.
 func (q *Q) ConfigVersion(ctx context.Context) (uint64, error) {
 	var v int64
-	err := q.x.QueryRowContext(ctx, `SELECT CAST(value AS BIGINT) FROM meta WHERE key='config_version'`).Scan(&v)
+	err := q.queryRow(ctx, `SELECT CAST(value AS BIGINT) FROM meta WHERE key='config_version'`).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}

@@ -43,25 +43,25 @@ func scanChallenge(sc interface{ Scan(...any) error }) (Challenge, error) {
 
 // CreateChallenge stores a challenge.
 func (q *Q) CreateChallenge(ctx context.Context, c Challenge) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO mfa_challenges (`+challengeCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+	_, err := q.exec(ctx, `INSERT INTO mfa_challenges (`+challengeCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
 		c.Hash, c.Purpose, c.UserID, c.DeviceID, c.LocationID, c.Method, c.CodeHash, c.Attempts, ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.UsedAt))
 	return err
 }
 
 // ChallengeByHash returns a challenge.
 func (q *Q) ChallengeByHash(ctx context.Context, hash string) (Challenge, error) {
-	return scanChallenge(q.x.QueryRowContext(ctx, `SELECT `+challengeCols+` FROM mfa_challenges WHERE token_hash=$1`, hash))
+	return scanChallenge(q.queryRow(ctx, `SELECT `+challengeCols+` FROM mfa_challenges WHERE token_hash=$1`, hash))
 }
 
 // LatestChallenge returns the user's newest unused challenge of a purpose.
 func (q *Q) LatestChallenge(ctx context.Context, userID, purpose string) (Challenge, error) {
-	return scanChallenge(q.x.QueryRowContext(ctx, `SELECT `+challengeCols+` FROM mfa_challenges WHERE user_id=$1 AND purpose=$2 AND used_at=0 ORDER BY created_at DESC LIMIT 1`, userID, purpose))
+	return scanChallenge(q.queryRow(ctx, `SELECT `+challengeCols+` FROM mfa_challenges WHERE user_id=$1 AND purpose=$2 AND used_at=0 ORDER BY created_at DESC LIMIT 1`, userID, purpose))
 }
 
 // UseChallenge marks a challenge used unless it already is; false when
 // another request used it first.
 func (q *Q) UseChallenge(ctx context.Context, hash string, now time.Time) (bool, error) {
-	r, err := q.x.ExecContext(ctx, `UPDATE mfa_challenges SET used_at=$2 WHERE token_hash=$1 AND used_at=0`, hash, ms(now))
+	r, err := q.exec(ctx, `UPDATE mfa_challenges SET used_at=$2 WHERE token_hash=$1 AND used_at=0`, hash, ms(now))
 	if err != nil {
 		return false, err
 	}
@@ -71,7 +71,7 @@ func (q *Q) UseChallenge(ctx context.Context, hash string, now time.Time) (bool,
 // CountChallengeAttempt adds a wrong try to a challenge and returns the count.
 func (q *Q) CountChallengeAttempt(ctx context.Context, hash string) (int, error) {
 	var n int
-	err := q.x.QueryRowContext(ctx, `UPDATE mfa_challenges SET attempts = attempts + 1 WHERE token_hash=$1 RETURNING attempts`, hash).Scan(&n)
+	err := q.queryRow(ctx, `UPDATE mfa_challenges SET attempts = attempts + 1 WHERE token_hash=$1 RETURNING attempts`, hash).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, ErrNotFound
 	}
@@ -80,7 +80,7 @@ func (q *Q) CountChallengeAttempt(ctx context.Context, hash string) (int, error)
 
 // RecordMFAFailure stores one wrong code for a user.
 func (q *Q) RecordMFAFailure(ctx context.Context, userID string, at time.Time) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO mfa_failures (user_id, at) VALUES ($1,$2)`, userID, ms(at))
+	_, err := q.exec(ctx, `INSERT INTO mfa_failures (user_id, at) VALUES ($1,$2)`, userID, ms(at))
 	return err
 }
 
@@ -89,13 +89,13 @@ func (q *Q) RecordMFAFailure(ctx context.Context, userID string, at time.Time) e
 func (q *Q) MFAFailuresSince(ctx context.Context, userID string, since time.Time) (int, time.Time, error) {
 	var n int
 	var oldest sql.NullInt64
-	err := q.x.QueryRowContext(ctx, `SELECT COUNT(*), MIN(at) FROM mfa_failures WHERE user_id=$1 AND at > $2`, userID, ms(since)).Scan(&n, &oldest)
+	err := q.queryRow(ctx, `SELECT COUNT(*), MIN(at) FROM mfa_failures WHERE user_id=$1 AND at > $2`, userID, ms(since)).Scan(&n, &oldest)
 	return n, fromMS(oldest.Int64), err
 }
 
 // RecentMFAFailures returns the times of the user's wrong codes after since, newest first.
 func (q *Q) RecentMFAFailures(ctx context.Context, userID string, since time.Time, limit int) ([]time.Time, error) {
-	rows, err := q.x.QueryContext(ctx, `SELECT at FROM mfa_failures WHERE user_id=$1 AND at > $2 ORDER BY at DESC LIMIT $3`, userID, ms(since), limit)
+	rows, err := q.query(ctx, `SELECT at FROM mfa_failures WHERE user_id=$1 AND at > $2 ORDER BY at DESC LIMIT $3`, userID, ms(since), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -113,14 +113,14 @@ func (q *Q) RecentMFAFailures(ctx context.Context, userID string, since time.Tim
 
 // ClearMFAFailures forgets a user's wrong codes (after a success or an admin reset).
 func (q *Q) ClearMFAFailures(ctx context.Context, userID string) error {
-	_, err := q.x.ExecContext(ctx, `DELETE FROM mfa_failures WHERE user_id=$1`, userID)
+	_, err := q.exec(ctx, `DELETE FROM mfa_failures WHERE user_id=$1`, userID)
 	return err
 }
 
 // UseTOTPStep records that a TOTP time step was used by a user; false when it
 // already was (a replayed code).
 func (q *Q) UseTOTPStep(ctx context.Context, userID string, step int64, now time.Time) (bool, error) {
-	r, err := q.x.ExecContext(ctx, `INSERT INTO totp_used_steps (user_id, step, used_at) VALUES ($1,$2,$3) ON CONFLICT (user_id, step) DO NOTHING`, userID, step, ms(now))
+	r, err := q.exec(ctx, `INSERT INTO totp_used_steps (user_id, step, used_at) VALUES ($1,$2,$3) ON CONFLICT (user_id, step) DO NOTHING`, userID, step, ms(now))
 	if err != nil {
 		return false, err
 	}

@@ -54,7 +54,7 @@ func scanSession(sc interface{ Scan(...any) error }) (Session, error) {
 // CreateSession inserts an active session; ErrConflict when the device
 // already has one on the location.
 func (q *Q) CreateSession(ctx context.Context, s Session) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
+	_, err := q.exec(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
 		s.ID, s.LocationID, s.DeviceID, s.UserID, s.Method, s.State, s.PresharedKey, ms(s.AuthorizedAt), ms(s.LatestHandshake), int64(s.RxBytes), int64(s.TxBytes), s.Endpoint, ms(s.EndedAt), s.EndReason)
 	if isUnique(err) {
 		return ErrConflict
@@ -64,12 +64,12 @@ func (q *Q) CreateSession(ctx context.Context, s Session) error {
 
 // SessionByID returns a session.
 func (q *Q) SessionByID(ctx context.Context, id string) (Session, error) {
-	return scanSession(q.x.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id=$1`, id))
+	return scanSession(q.queryRow(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id=$1`, id))
 }
 
 // ActiveSession returns the device's active session on a location.
 func (q *Q) ActiveSession(ctx context.Context, locationID, deviceID string) (Session, error) {
-	return scanSession(q.x.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE location_id=$1 AND device_id=$2 AND ended_at=0`, locationID, deviceID))
+	return scanSession(q.queryRow(ctx, `SELECT `+sessionCols+` FROM sessions WHERE location_id=$1 AND device_id=$2 AND ended_at=0`, locationID, deviceID))
 }
 
 // SessionFilter selects sessions to list.
@@ -114,7 +114,7 @@ func (q *Q) ListSessions(ctx context.Context, f SessionFilter) ([]Session, error
 }
 
 func (q *Q) sessions(ctx context.Context, query string, args ...any) ([]Session, error) {
-	rows, err := q.x.QueryContext(ctx, query, args...)
+	rows, err := q.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func (q *Q) sessions(ctx context.Context, query string, args ...any) ([]Session,
 // EndSession ends an active session; false when it had already ended (so a
 // session ends once even when several replicas race to end it).
 func (q *Q) EndSession(ctx context.Context, id string, reason int, at time.Time) (bool, error) {
-	r, err := q.x.ExecContext(ctx, `UPDATE sessions SET ended_at=$2, end_reason=$3, state=$4, preshared_key='' WHERE id=$1 AND ended_at=0`, id, ms(at), reason, StateEnded)
+	r, err := q.exec(ctx, `UPDATE sessions SET ended_at=$2, end_reason=$3, state=$4, preshared_key='' WHERE id=$1 AND ended_at=0`, id, ms(at), reason, StateEnded)
 	if err != nil {
 		return false, err
 	}
@@ -160,7 +160,7 @@ func (q *Q) RecordStats(ctx context.Context, locationID, publicKey string, hands
 	if !handshake.IsZero() {
 		state = StateConnected
 	}
-	err := q.x.QueryRowContext(ctx, `UPDATE sessions SET latest_handshake = CASE WHEN $3 > latest_handshake THEN $3 ELSE latest_handshake END,
+	err := q.queryRow(ctx, `UPDATE sessions SET latest_handshake = CASE WHEN $3 > latest_handshake THEN $3 ELSE latest_handshake END,
 		rx_bytes=$4, tx_bytes=$5, endpoint=$6, state = CASE WHEN $7 = 2 THEN 2 ELSE state END
 		WHERE ended_at = 0 AND location_id=$1 AND device_id = (SELECT id FROM devices WHERE public_key=$2) RETURNING id`,
 		locationID, publicKey, ms(handshake), int64(rx), int64(tx), endpoint, state).Scan(&id)

@@ -47,7 +47,9 @@ type querier interface {
 
 // Q runs queries on the database or inside a transaction.
 type Q struct {
-	x querier
+	x     querier
+	tx    *sql.Tx
+	cache *stmtCache
 }
 
 // Store is an open database.
@@ -68,9 +70,11 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	// One writer at a time is SQLite's model; a small pool lets readers run
-	// beside it in WAL mode.
-	db.SetMaxOpenConns(8)
+	// One connection: SQLite allows one writer at a time, and with several
+	// connections writers wait in SQLite's busy handler, which sleeps while
+	// holding a pooled connection; queueing in Go is fairer and faster.
+	// Nothing may use the Store while holding a transaction from InTx.
+	db.SetMaxOpenConns(1)
 	return open(ctx, db, SQLite)
 }
 
@@ -85,11 +89,18 @@ func open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	// Statements are prepared only once the schema is final.
+	s.Q.cache = &stmtCache{db: db, m: map[string]*sql.Stmt{}, want: map[string]bool{}}
 	return s, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.Q.cache != nil {
+		s.Q.cache.close()
+	}
+	return s.db.Close()
+}
 
 // Dialect reports the engine.
 func (s *Store) Dialect() Dialect { return s.dialect }
@@ -100,12 +111,15 @@ func (s *Store) InTx(ctx context.Context, fn func(q *Q) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	if err := fn(&Q{x: tx}); err != nil {
+	if err := fn(&Q{x: tx, tx: tx, cache: s.Q.cache}); err != nil {
 		tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if s.Q.cache != nil {
+		s.Q.cache.prepareWanted(ctx)
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func scanUser(sc interface{ Scan(...any) error }) (User, error) {
 
 // CreateUser inserts a user; ErrConflict when the username is taken.
 func (q *Q) CreateUser(ctx context.Context, u User) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+	_, err := q.exec(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
 		u.ID, u.Username, u.Email, u.PasswordHash, b2i(u.Admin), joinList(u.Groups), u.TOTPSecret, b2i(u.TOTPEnabled), u.TOTPPending, b2i(u.EmailMFA), ms(u.LastMailAt), ms(u.CreatedAt))
 	if isUnique(err) {
 		return ErrConflict
@@ -58,7 +58,7 @@ func (q *Q) CreateUser(ctx context.Context, u User) error {
 
 // UpdateUser writes every column of u.
 func (q *Q) UpdateUser(ctx context.Context, u User) error {
-	r, err := q.x.ExecContext(ctx, `UPDATE users SET username=$2, email=$3, password_hash=$4, admin=$5, groups_csv=$6, totp_secret=$7, totp_enabled=$8, totp_pending=$9, email_mfa_enabled=$10 WHERE id=$1`,
+	r, err := q.exec(ctx, `UPDATE users SET username=$2, email=$3, password_hash=$4, admin=$5, groups_csv=$6, totp_secret=$7, totp_enabled=$8, totp_pending=$9, email_mfa_enabled=$10 WHERE id=$1`,
 		u.ID, u.Username, u.Email, u.PasswordHash, b2i(u.Admin), joinList(u.Groups), u.TOTPSecret, b2i(u.TOTPEnabled), u.TOTPPending, b2i(u.EmailMFA))
 	if isUnique(err) {
 		return ErrConflict
@@ -74,17 +74,17 @@ func (q *Q) UpdateUser(ctx context.Context, u User) error {
 
 // UserByID returns a user.
 func (q *Q) UserByID(ctx context.Context, id string) (User, error) {
-	return scanUser(q.x.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id=$1`, id))
+	return scanUser(q.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE id=$1`, id))
 }
 
 // UserByUsername returns a user.
 func (q *Q) UserByUsername(ctx context.Context, name string) (User, error) {
-	return scanUser(q.x.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE username=$1`, name))
+	return scanUser(q.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE username=$1`, name))
 }
 
 // ListUsers returns every user by username.
 func (q *Q) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := q.x.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY username`)
+	rows, err := q.query(ctx, `SELECT `+userCols+` FROM users ORDER BY username`)
 	if err != nil {
 		return nil, err
 	}
@@ -102,10 +102,10 @@ func (q *Q) ListUsers(ctx context.Context) ([]User, error) {
 
 // DeleteUser removes a user with their devices and tokens.
 func (q *Q) DeleteUser(ctx context.Context, id string) error {
-	if _, err := q.x.ExecContext(ctx, `UPDATE addresses SET device_id='' WHERE device_id IN (SELECT id FROM devices WHERE user_id=$1)`, id); err != nil {
+	if _, err := q.exec(ctx, `UPDATE addresses SET device_id='' WHERE device_id IN (SELECT id FROM devices WHERE user_id=$1)`, id); err != nil {
 		return err
 	}
-	r, err := q.x.ExecContext(ctx, `DELETE FROM users WHERE id=$1`, id)
+	r, err := q.exec(ctx, `DELETE FROM users WHERE id=$1`, id)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (q *Q) DeleteUser(ctx context.Context, id string) error {
 // CountAdmins returns how many admins exist.
 func (q *Q) CountAdmins(ctx context.Context) (int, error) {
 	var n int
-	err := q.x.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE admin=1`).Scan(&n)
+	err := q.queryRow(ctx, `SELECT COUNT(*) FROM users WHERE admin=1`).Scan(&n)
 	return n, err
 }
 
@@ -126,7 +126,7 @@ func (q *Q) CountAdmins(ctx context.Context) (int, error) {
 // notBefore; it reports whether the mail may be sent and, when not, when the
 // last one went out. The conditional update makes it safe across replicas.
 func (q *Q) ClaimMailSlot(ctx context.Context, userID string, now, notBefore time.Time) (bool, time.Time, error) {
-	r, err := q.x.ExecContext(ctx, `UPDATE users SET last_mail_at=$2 WHERE id=$1 AND last_mail_at <= $3`, userID, ms(now), ms(notBefore))
+	r, err := q.exec(ctx, `UPDATE users SET last_mail_at=$2 WHERE id=$1 AND last_mail_at <= $3`, userID, ms(now), ms(notBefore))
 	if err != nil {
 		return false, time.Time{}, err
 	}
@@ -134,7 +134,7 @@ func (q *Q) ClaimMailSlot(ctx context.Context, userID string, now, notBefore tim
 		return true, now, nil
 	}
 	var last int64
-	if err := q.x.QueryRowContext(ctx, `SELECT last_mail_at FROM users WHERE id=$1`, userID).Scan(&last); err != nil {
+	if err := q.queryRow(ctx, `SELECT last_mail_at FROM users WHERE id=$1`, userID).Scan(&last); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return false, time.Time{}, ErrNotFound
 		}
@@ -153,7 +153,7 @@ type APIToken struct {
 
 // CreateAPIToken stores a bearer token.
 func (q *Q) CreateAPIToken(ctx context.Context, t APIToken) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1,$2,$3,$4)`, t.Hash, t.UserID, ms(t.CreatedAt), ms(t.ExpiresAt))
+	_, err := q.exec(ctx, `INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1,$2,$3,$4)`, t.Hash, t.UserID, ms(t.CreatedAt), ms(t.ExpiresAt))
 	return err
 }
 
@@ -161,7 +161,7 @@ func (q *Q) CreateAPIToken(ctx context.Context, t APIToken) error {
 func (q *Q) APITokenByHash(ctx context.Context, hash string) (APIToken, error) {
 	var t APIToken
 	var c, e int64
-	err := q.x.QueryRowContext(ctx, `SELECT token_hash, user_id, created_at, expires_at FROM api_tokens WHERE token_hash=$1`, hash).Scan(&t.Hash, &t.UserID, &c, &e)
+	err := q.queryRow(ctx, `SELECT token_hash, user_id, created_at, expires_at FROM api_tokens WHERE token_hash=$1`, hash).Scan(&t.Hash, &t.UserID, &c, &e)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, ErrNotFound
 	}
@@ -171,7 +171,7 @@ func (q *Q) APITokenByHash(ctx context.Context, hash string) (APIToken, error) {
 
 // DeleteAPIToken removes a bearer token (sign-out).
 func (q *Q) DeleteAPIToken(ctx context.Context, hash string) error {
-	_, err := q.x.ExecContext(ctx, `DELETE FROM api_tokens WHERE token_hash=$1`, hash)
+	_, err := q.exec(ctx, `DELETE FROM api_tokens WHERE token_hash=$1`, hash)
 	return err
 }
 
@@ -189,7 +189,7 @@ func (q *Q) DeleteExpired(ctx context.Context, now time.Time, keep time.Duration
 		{`DELETE FROM mfa_failures WHERE at < $1`, ms(now.Add(-keep))},
 		{`DELETE FROM totp_used_steps WHERE used_at < $1`, ms(now.Add(-keep))},
 	} {
-		r, err := q.x.ExecContext(ctx, stmt.sql, stmt.arg)
+		r, err := q.exec(ctx, stmt.sql, stmt.arg)
 		if err != nil {
 			return total, fmt.Errorf("clean up: %w", err)
 		}

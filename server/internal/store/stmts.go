@@ -1,0 +1,100 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+)
+
+// stmtCache keeps every query prepared once per database. Wicket runs a
+// small fixed set of statements very often (a pair of MFA calls runs about
+// twenty), and parsing them again on each call was the largest single cost
+// of the MFA path.
+type stmtCache struct {
+	db   *sql.DB
+	mu   sync.Mutex
+	m    map[string]*sql.Stmt
+	want map[string]bool // met inside a transaction, to prepare after it
+}
+
+// get returns the prepared statement; inside a transaction (which holds the
+// database's only connection) a new query cannot be prepared, so it is
+// noted and prepared after the transaction ends.
+func (c *stmtCache) get(ctx context.Context, query string, inTx bool) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok {
+		return st, nil
+	}
+	if inTx {
+		c.want[query] = true
+		return nil, errNotPrepared
+	}
+	st, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.m[query] = st
+	return st, nil
+}
+
+var errNotPrepared = errors.New("not prepared yet")
+
+// prepareWanted prepares the queries transactions met.
+func (c *stmtCache) prepareWanted(ctx context.Context) {
+	c.mu.Lock()
+	want := c.want
+	c.want = map[string]bool{}
+	c.mu.Unlock()
+	for q := range want {
+		c.get(ctx, q, false)
+	}
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		st.Close()
+	}
+	c.m = map[string]*sql.Stmt{}
+}
+
+// stmt returns the prepared statement for query, bound to q's transaction
+// when there is one; nil when preparing failed (the caller then runs the
+// query unprepared, which reports the same error).
+func (q *Q) stmt(ctx context.Context, query string) *sql.Stmt {
+	if q.cache == nil {
+		return nil
+	}
+	st, err := q.cache.get(ctx, query, q.tx != nil)
+	if err != nil {
+		return nil
+	}
+	if q.tx != nil {
+		return q.tx.StmtContext(ctx, st)
+	}
+	return st
+}
+
+func (q *Q) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := q.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return q.x.ExecContext(ctx, query, args...)
+}
+
+func (q *Q) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := q.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return q.x.QueryContext(ctx, query, args...)
+}
+
+func (q *Q) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := q.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return q.x.QueryRowContext(ctx, query, args...)
+}
