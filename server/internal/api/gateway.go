@@ -22,7 +22,7 @@ func (a *gatewayService) SyncPeers(ctx context.Context, req *connect.Request[v1.
 	if err != nil {
 		return err
 	}
-	sub := a.svc.Sessions.SubscribePeers(loc.ID)
+	sub := a.svc.Sessions.FollowPeers(loc.ID)
 	defer sub.Close()
 	for {
 		ch, err := sub.Next(ctx)

@@ -122,7 +122,7 @@ func (e *Embedded) serve(ctx context.Context, loc store.Location, g *Gateway) {
 		}
 		e.mu.Unlock()
 	}()
-	sub := e.svc.Sessions.SubscribePeers(loc.ID)
+	sub := e.svc.Sessions.FollowPeers(loc.ID)
 	defer sub.Close()
 	statsDone := make(chan struct{})
 	sctx, stopStats := context.WithCancel(ctx)

@@ -144,10 +144,27 @@ func pingCtx(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
+func (e *env) hasPeer(key string) bool {
+	g := e.emb.Gateway(e.loc.Id)
+	if g == nil {
+		return false
+	}
+	for _, k := range g.Peers() {
+		if k.String() == key {
+			return true
+		}
+	}
+	return false
+}
+
 func TestMFASessionHandshakeAndPing(t *testing.T) {
 	e := newEnv(t, true)
 	fin := e.finishMFA(t)
-	e.waitPeer(t, true)
+	// FinishMfa answers only once the gateway has the peer, so the client's
+	// first handshake is never dropped (WireGuard would retry after 5 s).
+	if !e.hasPeer(e.d.PublicKey) {
+		t.Fatal("FinishMfa answered before the gateway had the peer")
+	}
 	c := gatewaytest.NewClient(t, e.d.PrivateKey, fin.Tunnel)
 	if err := c.PingUntil(pingCtx(t, 15*time.Second), "10.10.0.1"); err != nil {
 		t.Fatal(err)
@@ -331,3 +348,21 @@ func testLog(t *testing.T) *slog.Logger {
 type tw struct{ t *testing.T }
 
 func (w tw) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+func TestDeadGatewayDoesNotBlockMFA(t *testing.T) {
+	e := newEnv(t, true)
+	// A gateway that took one change and never asks for the next.
+	stuck := e.s.Svc.Sessions.FollowPeers(e.loc.Id)
+	defer stuck.Close()
+	if _, err := stuck.Next(servertest.Ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	fin := e.finishMFA(t)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("FinishMfa took %v behind a stuck gateway", took)
+	}
+	if fin.Tunnel.PresharedKey == "" {
+		t.Fatal("no session")
+	}
+}

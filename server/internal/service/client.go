@@ -251,7 +251,7 @@ func (s *Service) Connect(ctx context.Context, d Device, locationID, remote stri
 		return Opened{}, err
 	}
 	s.Sessions.Announce(replaced)
-	s.Sessions.Publish(l.ID)
+	s.waitGateways(ctx, l.ID, s.Sessions.Publish(l.ID))
 	return Opened{Session: sess, Tunnel: tunnelOf(l, addr), ExpiresAt: expiry(l, sess)}, nil
 }
 
@@ -407,7 +407,7 @@ func (s *Service) FinishMFA(ctx context.Context, challengeToken, code, remote st
 		return Opened{}, err
 	}
 	s.Sessions.Announce(replaced)
-	s.Sessions.Publish(l.ID)
+	s.waitGateways(ctx, l.ID, s.Sessions.Publish(l.ID))
 	t := tunnelOf(l, addr)
 	t.PresharedKey = psk.String()
 	return Opened{Session: sess, Tunnel: t, ExpiresAt: expiry(l, sess)}, nil
@@ -502,4 +502,18 @@ func (s *Service) ReportStats(ctx context.Context, l store.Location, stats []Pee
 		}
 		return nil
 	})
+}
+
+// gatewayWait bounds how long a new session waits for the location's
+// gateways to take its peer.
+const gatewayWait = 2 * time.Second
+
+// waitGateways lets the gateways take a new session's peer before the
+// client is told to connect, so its first handshake is not dropped.
+func (s *Service) waitGateways(ctx context.Context, locationID string, gen uint64) {
+	wctx, cancel := context.WithTimeout(ctx, gatewayWait)
+	defer cancel()
+	if !s.Sessions.WaitApplied(wctx, locationID, gen) {
+		s.log.Warn("a gateway of the location did not take the new peer in time", "location", locationID)
+	}
 }

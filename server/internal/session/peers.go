@@ -37,11 +37,27 @@ type PeerSub struct {
 	signal     chan struct{}
 	iface      *Interface
 	last       map[string]Peer
+	// pending is the publication the last returned change reflects; it is
+	// acknowledged when the subscriber asks for the next change, which it
+	// does only after applying the last one.
+	pending uint64
+	acked   uint64 // guarded by m.mu
+	gateway bool   // counted by WaitApplied
 }
 
 // SubscribePeers follows a location's peer set; the first Next returns a snapshot.
 func (m *Manager) SubscribePeers(locationID string) *PeerSub {
-	s := &PeerSub{m: m, LocationID: locationID, signal: make(chan struct{}, 1)}
+	return m.subscribe(locationID, false)
+}
+
+// FollowPeers subscribes a gateway: new sessions wait (briefly) until it has
+// taken their peer, see WaitApplied.
+func (m *Manager) FollowPeers(locationID string) *PeerSub {
+	return m.subscribe(locationID, true)
+}
+
+func (m *Manager) subscribe(locationID string, gateway bool) *PeerSub {
+	s := &PeerSub{m: m, LocationID: locationID, signal: make(chan struct{}, 1), gateway: gateway}
 	s.signal <- struct{}{}
 	m.mu.Lock()
 	if m.subs[locationID] == nil {
@@ -70,13 +86,16 @@ func (s *PeerSub) Close() {
 	s.m.mu.Unlock()
 }
 
-// Publish tells a location's subscribers that its peer set may have changed.
-func (m *Manager) Publish(locationID string) {
+// Publish tells a location's subscribers that its peer set may have
+// changed and returns the publication's number, for WaitApplied.
+func (m *Manager) Publish(locationID string) uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gen[locationID]++
 	for s := range m.subs[locationID] {
 		s.poke()
 	}
+	return m.gen[locationID]
 }
 
 // PublishAll tells every subscriber to look again (a user's groups or
@@ -84,11 +103,56 @@ func (m *Manager) Publish(locationID string) {
 func (m *Manager) PublishAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, set := range m.subs {
+	for id, set := range m.subs {
+		m.gen[id]++
 		for s := range set {
 			s.poke()
 		}
 	}
+}
+
+// WaitApplied waits until every gateway following the location in this
+// process has taken publication gen (embedded gateways have applied it,
+// remote ones have been sent it), or until ctx ends: a client told to
+// connect must not reach the gateway before its peer does, since
+// WireGuard retries a dropped handshake only after 5 s. A dead gateway
+// only costs the wait.
+func (m *Manager) WaitApplied(ctx context.Context, locationID string, gen uint64) bool {
+	for {
+		m.mu.Lock()
+		done := true
+		for s := range m.subs[locationID] {
+			if s.gateway && s.acked < gen {
+				done = false
+			}
+		}
+		ch := m.acks
+		m.mu.Unlock()
+		if done {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-ch:
+		}
+	}
+}
+
+func (s *PeerSub) ack(gen uint64) {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	if gen > s.acked {
+		s.acked = gen
+		close(s.m.acks)
+		s.m.acks = make(chan struct{})
+	}
+}
+
+func (s *PeerSub) generation() uint64 {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	return s.m.gen[s.LocationID]
 }
 
 func (s *PeerSub) poke() {
@@ -101,12 +165,14 @@ func (s *PeerSub) poke() {
 // Next waits until the desired peer set differs from what was delivered and
 // returns the difference.
 func (s *PeerSub) Next(ctx context.Context) (PeerChange, error) {
+	s.ack(s.pending)
 	for {
 		select {
 		case <-ctx.Done():
 			return PeerChange{}, ctx.Err()
 		case <-s.signal:
 		}
+		gen := s.generation()
 		iface, peers, err := s.m.DesiredPeers(ctx, s.LocationID)
 		if errors.Is(err, store.ErrNotFound) {
 			return PeerChange{}, ErrLocationDeleted
@@ -116,8 +182,10 @@ func (s *PeerSub) Next(ctx context.Context) (PeerChange, error) {
 		}
 		ch := s.diff(iface, peers)
 		if !ch.Empty() {
+			s.pending = gen
 			return ch, nil
 		}
+		s.ack(gen)
 	}
 }
 

@@ -42,11 +42,14 @@ type Manager struct {
 
 	mu   sync.Mutex
 	subs map[string]map[*PeerSub]struct{}
+	gen  map[string]uint64 // publications per location
+	acks chan struct{}     // closed and replaced whenever a subscriber acknowledges
 }
 
 // NewManager returns a manager over the store.
 func NewManager(st *store.Store, sealer *seal.Sealer, clk clock.Clock, log *slog.Logger, hub *notify.Hub) *Manager {
-	return &Manager{store: st, sealer: sealer, clock: clk, log: log, hub: hub, subs: map[string]map[*PeerSub]struct{}{}}
+	return &Manager{store: st, sealer: sealer, clock: clk, log: log, hub: hub, subs: map[string]map[*PeerSub]struct{}{},
+		gen: map[string]uint64{}, acks: make(chan struct{})}
 }
 
 // PSKAAD binds a sealed pre-shared key to its session.

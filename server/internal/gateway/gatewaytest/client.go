@@ -31,50 +31,75 @@ type Client struct {
 	Net *netstack.Net
 }
 
-func hexKey(t testing.TB, b64 string) string {
-	t.Helper()
+func hexKey(b64 string) (string, error) {
 	raw, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil || len(raw) != 32 {
-		t.Fatalf("bad key %q", b64)
+		return "", fmt.Errorf("bad key %q", b64)
 	}
-	return hex.EncodeToString(raw)
+	return hex.EncodeToString(raw), nil
 }
 
 // NewClient brings a tunnel up with the device's private key (base64) and
 // the server's tunnel config; it is closed when the test ends.
 func NewClient(t testing.TB, privateKey string, tc *v1.TunnelConfig) *Client {
 	t.Helper()
+	c, err := Start(privateKey, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// Start brings a tunnel up like NewClient but leaves closing it to the
+// caller, for benchmarks that bring many tunnels up and down.
+func Start(privateKey string, tc *v1.TunnelConfig) (*Client, error) {
 	addr, err := netip.ParsePrefix(tc.Address)
 	if err != nil {
-		t.Fatalf("tunnel address %q: %v", tc.Address, err)
+		return nil, fmt.Errorf("tunnel address %q: %v", tc.Address, err)
 	}
 	mtu := int(tc.Mtu)
 	if mtu == 0 {
 		mtu = 1420
 	}
-	td, tnet, err := netstack.CreateNetTUN([]netip.Addr{addr.Addr()}, nil, mtu)
+	priv, err := hexKey(privateKey)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	dev := device.NewDevice(td, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
+	pub, err := hexKey(tc.ServerPublicKey)
+	if err != nil {
+		return nil, err
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "private_key=%s\npublic_key=%s\nendpoint=%s\n", hexKey(t, privateKey), hexKey(t, tc.ServerPublicKey), tc.Endpoint)
+	fmt.Fprintf(&b, "private_key=%s\npublic_key=%s\nendpoint=%s\n", priv, pub, tc.Endpoint)
 	if tc.PresharedKey != "" {
-		fmt.Fprintf(&b, "preshared_key=%s\n", hexKey(t, tc.PresharedKey))
+		psk, err := hexKey(tc.PresharedKey)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&b, "preshared_key=%s\n", psk)
 	}
 	for _, a := range tc.AllowedIps {
 		fmt.Fprintf(&b, "allowed_ip=%s\n", a)
 	}
+	td, tnet, err := netstack.CreateNetTUN([]netip.Addr{addr.Addr()}, nil, mtu)
+	if err != nil {
+		return nil, err
+	}
+	dev := device.NewDevice(td, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
 	if err := dev.IpcSet(b.String()); err != nil {
-		t.Fatal(err)
+		dev.Close()
+		return nil, err
 	}
 	if err := dev.Up(); err != nil {
-		t.Fatal(err)
+		dev.Close()
+		return nil, err
 	}
-	c := &Client{Dev: dev, Net: tnet}
-	t.Cleanup(dev.Close)
-	return c
+	return &Client{Dev: dev, Net: tnet}, nil
 }
+
+// Close takes the tunnel down (idempotent).
+func (c *Client) Close() { c.Dev.Close() }
 
 // Ping sends one echo request to addr and waits for the reply until ctx ends.
 func (c *Client) Ping(ctx context.Context, addr string) error {

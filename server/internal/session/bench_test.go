@@ -1,0 +1,167 @@
+package session_test
+
+// Benchmarks for the design's session-store targets, on the harness's real
+// SQLite store. Beside the rates on the clock, each reports the rate per
+// CPU second, which a busy machine does not skew:
+//
+//	go test -run '^$' -bench . ./server/internal/session/
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"testing"
+	"time"
+
+	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
+	"github.com/wicket-vpn/wicket/server/internal/servertest"
+	"github.com/wicket-vpn/wicket/server/internal/service"
+	"github.com/wicket-vpn/wicket/server/internal/store"
+)
+
+const (
+	// activeSessions is how many sessions are active in the MFA location
+	// when a sweep or a report runs.
+	activeSessions = 100_000
+	// idlePerSweep of them are idle at each sweep; the rest are not.
+	idlePerSweep = 1_000
+	// peersPerReport is the size of a gateway's stats report.
+	peersPerReport = 1_000
+)
+
+// fixture is a harness server with one MFA location (idle threshold 300 s)
+// and one user owning every device.
+type fixture struct {
+	s    *servertest.Server
+	st   *store.Store
+	loc  store.Location
+	user string
+	now  time.Time
+	seq  int
+	// keys are the public keys of the devices with a session, in order.
+	keys []string
+}
+
+func newFixture(b *testing.B) *fixture {
+	b.Helper()
+	s := servertest.New(b)
+	l := s.CreateLocation(&v1.Location{Name: "Office", MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL, PeerDisconnectThresholdSeconds: 300})
+	ctx := context.Background()
+	loc, err := s.Svc.Store().LocationByID(ctx, l.Id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !loc.MFA || loc.ThresholdSeconds != 300 {
+		b.Fatalf("location = %+v", loc)
+	}
+	u := s.CreateUser("alice")
+	return &fixture{s: s, st: s.Svc.Store(), loc: loc, user: u.ID, now: s.Clock.Now()}
+}
+
+// addSessions inserts n devices, each with an active session in the
+// location, in one transaction. Idle sessions last shook hands 10 minutes
+// ago; the others within the last two minutes.
+func (f *fixture) addSessions(b *testing.B, n int, idle bool) {
+	b.Helper()
+	ctx := context.Background()
+	var raw [32]byte
+	err := f.st.InTx(ctx, func(q *store.Q) error {
+		for range n {
+			f.seq++
+			i := f.seq
+			rand.Read(raw[:])
+			key := base64.StdEncoding.EncodeToString(raw[:])
+			dev := store.Device{ID: fmt.Sprintf("dev-%07d", i), UserID: f.user, Name: "device", PublicKey: key,
+				TokenHash: fmt.Sprintf("token-%07d", i), CreatedAt: f.now.Add(-24 * time.Hour), LastSeen: f.now}
+			if err := q.CreateDevice(ctx, dev); err != nil {
+				return err
+			}
+			hs := f.now.Add(-time.Duration(i%120) * time.Second)
+			if idle {
+				hs = f.now.Add(-10 * time.Minute)
+			}
+			rand.Read(raw[:])
+			sess := store.Session{ID: fmt.Sprintf("sess-%07d", i), LocationID: f.loc.ID, DeviceID: dev.ID, UserID: f.user, Method: 1,
+				State: store.StateConnected, PresharedKey: base64.StdEncoding.EncodeToString(append(raw[:], raw[:28]...)), // sealed size
+				AuthorizedAt: f.now.Add(-time.Hour), LatestHandshake: hs, RxBytes: 1 << 20, TxBytes: 1 << 20, Endpoint: "192.0.2.1:51820"}
+			if err := q.CreateSession(ctx, sess); err != nil {
+				return err
+			}
+			f.keys = append(f.keys, key)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkSweep100k times one Sweep over 100,000 active sessions of an MFA
+// location of which 1,000 are idle (and end); before each sweep, outside
+// the timer, 1,000 new idle sessions replace the ones the last sweep ended.
+func BenchmarkSweep100k(b *testing.B) {
+	f := newFixture(b)
+	f.addSessions(b, activeSessions-idlePerSweep, false)
+	ctx := context.Background()
+	var cpu time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		f.addSessions(b, idlePerSweep, true)
+		b.StartTimer()
+		c0 := gatewaytest.ProcessCPU()
+		n, err := f.s.Svc.Sessions.Sweep(ctx)
+		cpu += gatewaytest.ProcessCPU() - c0
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n != idlePerSweep {
+			b.Fatalf("sweep ended %d sessions, want %d", n, idlePerSweep)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/sweep")
+	// The CPU time does not depend on what else the machine runs.
+	if cpu > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/1e3/float64(b.N), "cpu-ms/sweep")
+	}
+}
+
+// BenchmarkReportStats feeds service.ReportStats reports of 1,000 peers
+// each, as a gateway sends them, over a location with 100,000 active
+// sessions, cycling through the peers with growing counters.
+func BenchmarkReportStats(b *testing.B) {
+	f := newFixture(b)
+	f.addSessions(b, activeSessions, false)
+	ctx := context.Background()
+	batch := make([]service.PeerStat, peersPerReport)
+	next, round := 0, uint64(0)
+	var cpu time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		round++
+		for i := range batch {
+			batch[i] = service.PeerStat{PublicKey: f.keys[next], Endpoint: "192.0.2.1:51820", RxBytes: (1 << 20) + round*1500, TxBytes: (1 << 20) + round*900,
+				LatestHandshake: f.now.Add(-time.Duration(next%120) * time.Second)}
+			next = (next + 1) % len(f.keys)
+		}
+		b.StartTimer()
+		c0 := gatewaytest.ProcessCPU()
+		err := f.s.Svc.ReportStats(ctx, f.loc, batch)
+		cpu += gatewaytest.ProcessCPU() - c0
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	// The reports must have landed, not missed their sessions.
+	last := (next + len(f.keys) - 1) % len(f.keys)
+	sess, err := f.st.SessionByID(ctx, fmt.Sprintf("sess-%07d", last+1))
+	if err != nil || sess.RxBytes != (1<<20)+round*1500 {
+		b.Fatalf("session after the reports = %+v, %v", sess, err)
+	}
+	b.ReportMetric(float64(b.N*peersPerReport)/b.Elapsed().Seconds(), "peer-reports/s")
+	if cpu > 0 {
+		b.ReportMetric(float64(b.N*peersPerReport)/cpu.Seconds(), "peer-reports/cpu-s")
+	}
+}
