@@ -135,13 +135,18 @@ type Ended struct {
 // returned Ended after commit with Announce. It returns nil when the session
 // had already ended.
 func (m *Manager) EndIn(ctx context.Context, q *store.Q, s store.Session, reason int, actor string) (*Ended, error) {
+	loc, err := q.LocationByID(ctx, s.LocationID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	return m.endAt(ctx, q, s, loc, reason, actor)
+}
+
+// endAt is EndIn with the session's location already at hand.
+func (m *Manager) endAt(ctx context.Context, q *store.Q, s store.Session, loc store.Location, reason int, actor string) (*Ended, error) {
 	now := m.clock.Now()
 	ok, err := q.EndSession(ctx, s.ID, reason, now)
 	if err != nil || !ok {
-		return nil, err
-	}
-	loc, err := q.LocationByID(ctx, s.LocationID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	s.EndedAt, s.EndReason, s.State = now, reason, store.StateEnded
@@ -245,7 +250,7 @@ func (m *Manager) Sweep(ctx context.Context) (int, error) {
 			if loc.MaxSessionSeconds > 0 && !s.AuthorizedAt.After(now.Add(-time.Duration(loc.MaxSessionSeconds)*time.Second)) {
 				reason = ReasonMaxDuration
 			}
-			e, err := m.EndIn(ctx, q, s, reason, "system")
+			e, err := m.endAt(ctx, q, s, loc, reason, "system")
 			if err != nil {
 				return err
 			}

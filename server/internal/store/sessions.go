@@ -142,13 +142,46 @@ func (q *Q) EndSession(ctx context.Context, id string, reason int, at time.Time)
 
 // IdleCandidates returns the active sessions of MFA locations whose latest
 // handshake (or, before the first one, authorization) is older than the
-// location's threshold, or that passed the location's maximum duration.
+// location's threshold, and the sessions past the location's maximum
+// duration. It asks per location with the cutoff computed here, so each
+// query is a range scan of a partial index (max(a, b) < c exactly when
+// a < c and b < c).
 func (q *Q) IdleCandidates(ctx context.Context, now time.Time) ([]Session, error) {
-	n := ms(now)
-	return q.sessions(ctx, `SELECT `+prefixed("s.", sessionCols)+` FROM sessions s JOIN locations l ON l.id = s.location_id
-		WHERE s.ended_at = 0 AND (
-			(l.mfa_mode = 2 AND (CASE WHEN s.latest_handshake > s.authorized_at THEN s.latest_handshake ELSE s.authorized_at END) < $1 - l.threshold_seconds * 1000)
-			OR (l.max_session_seconds > 0 AND s.authorized_at < $1 - l.max_session_seconds * 1000))`, n)
+	locs, err := q.ListLocations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []Session
+	add := func(list []Session) {
+		for _, s := range list {
+			if !seen[s.ID] {
+				seen[s.ID] = true
+				out = append(out, s)
+			}
+		}
+	}
+	for _, l := range locs {
+		if l.MFA {
+			cutoff := ms(now.Add(-time.Duration(l.ThresholdSeconds) * time.Second))
+			list, err := q.sessions(ctx, `SELECT `+sessionCols+` FROM sessions
+				WHERE location_id=$1 AND ended_at=0 AND latest_handshake < $2 AND authorized_at < $2`, l.ID, cutoff)
+			if err != nil {
+				return nil, err
+			}
+			add(list)
+		}
+		if l.MaxSessionSeconds > 0 {
+			cutoff := ms(now.Add(-time.Duration(l.MaxSessionSeconds) * time.Second))
+			list, err := q.sessions(ctx, `SELECT `+sessionCols+` FROM sessions
+				WHERE location_id=$1 AND ended_at=0 AND authorized_at <= $2`, l.ID, cutoff)
+			if err != nil {
+				return nil, err
+			}
+			add(list)
+		}
+	}
+	return out, nil
 }
 
 // RecordStats stores what a gateway reported for the active session of a
@@ -168,14 +201,6 @@ func (q *Q) RecordStats(ctx context.Context, locationID, publicKey string, hands
 		return "", ErrNotFound
 	}
 	return id, err
-}
-
-func prefixed(p, cols string) string {
-	parts := strings.Split(cols, ", ")
-	for i := range parts {
-		parts[i] = p + parts[i]
-	}
-	return strings.Join(parts, ", ")
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
