@@ -23,17 +23,27 @@ type stmtCache struct {
 // noted and prepared after the transaction ends.
 func (c *stmtCache) get(ctx context.Context, query string, inTx bool) (*sql.Stmt, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if st, ok := c.m[query]; ok {
+		c.mu.Unlock()
 		return st, nil
 	}
 	if inTx {
 		c.want[query] = true
+		c.mu.Unlock()
 		return nil, errNotPrepared
 	}
+	c.mu.Unlock()
+	// Preparing waits for the connection; holding mu meanwhile would
+	// deadlock with a transaction that holds the connection and wants mu.
 	st, err := c.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[query]; ok {
+		st.Close()
+		return prev, nil
 	}
 	c.m[query] = st
 	return st, nil
