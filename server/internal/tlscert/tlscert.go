@@ -12,7 +12,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -29,6 +28,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/wicket-vpn/wicket/shared/tlspin"
 )
 
 // File names of the generated certificate and key inside the data
@@ -322,40 +323,4 @@ func Fingerprint(cert tls.Certificate) string {
 // fingerprint, which is how clients trust a self-signed server. With an
 // empty fingerprint the server certificate is verified normally against
 // the system roots.
-func PinnedConfig(fingerprint string) *tls.Config {
-	cfg := &tls.Config{
-		MinVersion:       tls.VersionTLS13,
-		CurvePreferences: []tls.CurveID{tls.X25519MLKEM768},
-	}
-	if fingerprint == "" {
-		return cfg
-	}
-	want, pinErr := decodeFingerprint(fingerprint)
-	// Chain and host name verification are skipped on purpose: the pin
-	// below, checked for full and resumed handshakes alike, is stricter.
-	cfg.InsecureSkipVerify = true
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		if pinErr != nil {
-			return pinErr
-		}
-		if len(cs.PeerCertificates) == 0 {
-			return errors.New("server sent no TLS certificate")
-		}
-		got := sha256.Sum256(cs.PeerCertificates[0].Raw)
-		if subtle.ConstantTimeCompare(got[:], want) != 1 {
-			return fmt.Errorf("server certificate does not match the enrollment code's fingerprint (server has %s, code has %s); ask your admin for a new enrollment code",
-				hex.EncodeToString(got[:]), hex.EncodeToString(want))
-		}
-		return nil
-	}
-	return cfg
-}
-
-func decodeFingerprint(fp string) ([]byte, error) {
-	s := strings.ReplaceAll(strings.TrimSpace(fp), ":", "")
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != sha256.Size {
-		return nil, fmt.Errorf("certificate fingerprint %q is not 64 hex characters; ask your admin for a new enrollment code", fp)
-	}
-	return b, nil
-}
+func PinnedConfig(fingerprint string) *tls.Config { return tlspin.Config(fingerprint) }

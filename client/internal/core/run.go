@@ -1,0 +1,172 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"connectrpc.com/connect"
+
+	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+)
+
+// Backoff between watch stream attempts.
+const (
+	minBackoff = time.Second
+	maxBackoff = time.Minute
+)
+
+func (c *core) run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.runCtx != nil {
+		c.mu.Unlock()
+		return errors.New("core: Run is already running")
+	}
+	c.runCtx = ctx
+	c.closing = false
+	for _, in := range c.insts {
+		c.startInstanceLocked(in)
+	}
+	c.mu.Unlock()
+
+	c.runWG.Add(1)
+	go func() {
+		defer c.runWG.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.opts.After(c.opts.StatsInterval):
+				c.refreshStats()
+			}
+		}
+	}()
+
+	<-ctx.Done()
+	// Take every tunnel down and tell the servers, with a deadline of its
+	// own since ctx is already done.
+	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := c.disconnectAll(dctx); err != nil {
+		c.log.Warn("disconnect on exit", "err", err)
+	}
+	cancel()
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
+	c.runWG.Wait()
+	c.mu.Lock()
+	c.runCtx = nil
+	for _, in := range c.insts {
+		in.live, in.stopWatch = false, nil
+	}
+	c.mu.Unlock()
+	return ctx.Err()
+}
+
+// startInstanceLocked starts the watch stream and the poll of an instance
+// when Run is running.
+func (c *core) startInstanceLocked(in *instance) {
+	if c.runCtx == nil || c.runCtx.Err() != nil || in.stopWatch != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(c.runCtx)
+	in.stopWatch = cancel
+	c.runWG.Add(2)
+	go func() {
+		defer c.runWG.Done()
+		c.watchLoop(ctx, in)
+	}()
+	go func() {
+		defer c.runWG.Done()
+		c.pollLoop(ctx, in)
+	}()
+}
+
+// watchLoop keeps a WatchInstance stream open, reconnecting with
+// exponential backoff.
+func (c *core) watchLoop(ctx context.Context, in *instance) {
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		opened, err := c.watchOnce(ctx, in)
+		c.setLive(in, false)
+		if ctx.Err() != nil {
+			return
+		}
+		if opened {
+			backoff = minBackoff
+		}
+		if err != nil {
+			c.log.Debug("watch stream ended", "instance", in.saved.ID, "err", err)
+			c.setUpdateError(in, err)
+			var ce *Error
+			if errors.As(err, &ce) && ce.Code == connect.CodeUnauthenticated {
+				// The device is gone; retrying quickly would only hammer
+				// the server.
+				backoff = maxBackoff
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.opts.After(backoff):
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+// watchOnce runs one stream until it ends. opened reports whether the
+// server accepted it.
+func (c *core) watchOnce(ctx context.Context, in *instance) (opened bool, err error) {
+	tok, err := c.deviceToken(in)
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	var known uint64
+	if in.info != nil {
+		known = in.info.ConfigVersion
+	}
+	c.mu.Unlock()
+	stream, err := in.client.WatchInstance(ctx, connect.NewRequest(&v1.WatchInstanceRequest{DeviceToken: tok, KnownConfigVersion: known}))
+	if err != nil {
+		return false, c.rpcError("watch", in.saved.URL, err)
+	}
+	defer stream.Close()
+	// The server sends its headers as soon as it has subscribed, so the
+	// stream is live from here on.
+	stream.ResponseHeader()
+	if ctx.Err() != nil {
+		return false, nil
+	}
+	c.setLive(in, true)
+	for stream.Receive() {
+		opened = true
+		m := stream.Msg()
+		if m.Instance != nil {
+			c.apply(in, m.Instance)
+		}
+		if m.SessionEnded != nil {
+			c.sessionEnded(in, m.SessionEnded)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		return opened, c.rpcError("watch", in.saved.URL, err)
+	}
+	return true, nil
+}
+
+// pollLoop fetches the configuration every PollInterval, for when the
+// stream is cut without the client noticing (a proxy that buffers, a
+// suspended laptop).
+func (c *core) pollLoop(ctx context.Context, in *instance) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.opts.After(c.opts.PollInterval):
+		}
+		if err := c.fetch(ctx, in); err != nil && ctx.Err() == nil {
+			c.log.Debug("poll failed", "instance", in.saved.ID, "err", err)
+		}
+	}
+}

@@ -1,0 +1,51 @@
+//go:build cgo
+
+package ui
+
+import (
+	"context"
+	"errors"
+	"runtime/debug"
+	"time"
+
+	"fyne.io/fyne/v2/app"
+
+	"github.com/wicket-vpn/wicket/client/internal/core"
+)
+
+// shutdownTimeout bounds how long quitting waits for core to take tunnels
+// down and tell the servers; an unreachable server must not keep the app
+// from exiting.
+const shutdownTimeout = 5 * time.Second
+
+// Run opens the window over c and runs c until the window closes (or Quit
+// is chosen in the tray menu). Then every tunnel goes down.
+func Run(c *core.Core) error {
+	a := app.NewWithID(AppID)
+	a.SetIcon(Icon)
+	v := NewWindow(a, c)
+	a.Lifecycle().SetOnStarted(func() {
+		// Starting parses fonts and rasterises icons: tens of MB that are
+		// garbage once the first frame is drawn. An app that mostly sits
+		// idle beside the tunnel should give them back to the system now
+		// rather than whenever the scavenger gets to them.
+		time.AfterFunc(2*time.Second, debug.FreeOSMemory)
+	})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+
+	v.Window().ShowAndRun()
+
+	cancel()
+	select {
+	case err := <-done:
+		if errors.Is(err, context.Canceled) {
+			err = nil
+		}
+		return err
+	case <-time.After(shutdownTimeout):
+		return errors.New("gave up waiting for the tunnels to close")
+	}
+}
