@@ -106,7 +106,7 @@ func TestStandaloneGatewayOverHTTPSSurvivesRestarts(t *testing.T) {
 	// converges on the snapshot the restarted server sends.
 	s.Restart()
 	a2.waitFor(t, "a snapshot from the restarted server", isSnapshotWith(d.PublicKey))
-	if err := c2.Ping(pingCtx(t, 5*time.Second), "10.10.0.1"); err != nil {
+	if err := c2.PingUntil(pingCtx(t, 20*time.Second), "10.10.0.1"); err != nil {
 		t.Fatalf("the tunnel broke across the server restart: %v", err)
 	}
 	if _, err := s.Admin.DisconnectSession(ctx, servertest.Req(s.AdminToken(), &v1.DisconnectSessionRequest{SessionId: fin.Msg.SessionId})); err != nil {
