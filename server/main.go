@@ -20,7 +20,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), gatewayCmd(), userCmd(), versionCmd())
+	root.AddCommand(serveCmd(), gatewayCmd(), userCmd(), demoCmd(), versionCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "wicketd:", err)
 		os.Exit(1)

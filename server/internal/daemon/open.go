@@ -39,6 +39,10 @@ type Options struct {
 	Clock         clock.Clock
 	Mailer        mail.Mailer
 	Log           *slog.Logger
+	// GatewayDial opens the host connections of flows clients send through
+	// the embedded netstack gateway; nil dials them as addressed. The demo
+	// maps its intranet address to a page on loopback with it.
+	GatewayDial gateway.DialFunc
 }
 
 // Daemon is an opened server: store, keys, certificate and domain.
@@ -113,7 +117,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener, extra http.Handler)
 	go d.Service.Sessions.Run(baseCtx, d.Opts.IdleInterval)
 	var gwDone chan struct{}
 	if d.Opts.Gateway != "" && d.Opts.Gateway != gateway.Off {
-		emb := gateway.NewEmbedded(d.Service, gateway.Options{Mode: d.Opts.Gateway, Log: log.With("component", "gateway")}, d.Opts.StatsInterval)
+		emb := gateway.NewEmbedded(d.Service, gateway.Options{Mode: d.Opts.Gateway, Log: log.With("component", "gateway"), Dial: d.Opts.GatewayDial}, d.Opts.StatsInterval)
 		gwDone = make(chan struct{})
 		go func() { defer close(gwDone); emb.Run(baseCtx) }()
 	}

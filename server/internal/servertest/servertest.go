@@ -36,6 +36,7 @@ type options struct {
 	clock        *clocktest.Fake
 	minThreshold time.Duration
 	web          func(*daemon.Daemon) http.Handler
+	mailer       mail.Mailer
 }
 
 // Option changes the harness.
@@ -52,6 +53,10 @@ func WithClock(c *clocktest.Fake) Option { return func(o *options) { o.clock = c
 
 // WithMinThreshold lowers the smallest idle threshold MFA locations accept.
 func WithMinThreshold(d time.Duration) Option { return func(o *options) { o.minThreshold = d } }
+
+// WithMailer sends the server's mail through m instead of the harness's
+// SMTP server (Server.Mail then receives nothing).
+func WithMailer(m mail.Mailer) Option { return func(o *options) { o.mailer = m } }
 
 // WithWeb serves extra handlers (the web pages) beside the API.
 func WithWeb(f func(*daemon.Daemon) http.Handler) Option { return func(o *options) { o.web = f } }
@@ -114,9 +119,13 @@ func (s *Server) start() {
 	if os.Getenv("WICKET_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	var mailer mail.Mailer = &mail.Sender{TLSConfig: s.Mail.ClientTLS()}
+	if s.opts.mailer != nil {
+		mailer = s.opts.mailer
+	}
 	d, err := daemon.Open(context.Background(), daemon.Options{
 		DataDir: s.DataDir, URL: s.URL, Clock: s.Clock, Log: log, MinThreshold: s.opts.minThreshold,
-		Mailer: &mail.Sender{TLSConfig: s.Mail.ClientTLS()}, InstanceName: "Test Wicket",
+		Mailer: mailer, InstanceName: "Test Wicket",
 	})
 	if err != nil {
 		ln.Close()

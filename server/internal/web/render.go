@@ -36,6 +36,7 @@ type page struct {
 	Flash    flash
 	Error    string // a message for the whole page, above its content
 	Static   string // version suffix of asset URLs
+	Outbox   bool   // mail goes to the development outbox, not SMTP
 	Data     any
 }
 
@@ -78,6 +79,7 @@ func (h *handler) renderStatus(w http.ResponseWriter, r *http.Request, v *visit,
 		panic("web: no page template " + name)
 	}
 	p.SignedIn, p.Username, p.Admin, p.CSRF, p.Static = v.signedIn(), v.user.Username, v.actor.Admin, v.csrf, h.static
+	p.Outbox = h.cfg.outbox != nil
 	if p.Flash.Msg == "" {
 		p.Flash = v.flash
 	}

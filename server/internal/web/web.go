@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/wicket-vpn/wicket/server/internal/mail"
 	"github.com/wicket-vpn/wicket/server/internal/service"
 )
 
@@ -29,6 +30,7 @@ type config struct {
 	serverURL   string
 	fingerprint string
 	signInKey   []byte
+	outbox      *mail.Outbox
 }
 
 // WithServer gives the address clients and gateways use and the SHA-256
@@ -44,6 +46,13 @@ func WithServer(url, fingerprint string) Option {
 // option each process makes its own.
 func WithSignInKey(key []byte) Option {
 	return func(c *config) { c.signInKey = key }
+}
+
+// WithOutbox shows admins a "Mail outbox" page with the messages o kept,
+// for a server whose mailer is the development outbox (wicketd demo). The
+// Email page then says that mail is kept there, not sent.
+func WithOutbox(o *mail.Outbox) Option {
+	return func(c *config) { c.outbox = o }
 }
 
 // handler serves the pages.
@@ -141,6 +150,9 @@ func (h *handler) routes() {
 	m.HandleFunc("POST /smtp/test", h.admin(h.testSMTP))
 
 	m.HandleFunc("GET /audit", h.admin(h.audit))
+	if h.cfg.outbox != nil {
+		m.HandleFunc("GET /outbox", h.admin(h.outboxPage))
+	}
 
 	m.HandleFunc("GET /gateways", h.admin(h.gateways))
 	m.HandleFunc("POST /gateways/token", h.admin(h.gatewayToken))
