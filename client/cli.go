@@ -70,7 +70,7 @@ func (a *app) command() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runWindow(c)
+			return runWindow(cmd.Context(), c)
 		},
 	}
 	root.SetIn(a.stdin)

@@ -14,6 +14,12 @@ var iconSVG []byte
 // the system tray and notifications.
 var Icon = fyne.NewStaticResource("wicket.svg", iconSVG)
 
+//go:embed assets/wicket-tray.png
+var trayPNG []byte
+
+// trayIcon is the icon as a PNG: system trays take no SVG.
+var trayIcon = fyne.NewStaticResource("wicket-tray.png", trayPNG)
+
 //go:embed assets/lock.svg
 var lockSVG []byte
 

@@ -5,9 +5,12 @@ package ui
 import (
 	"context"
 	"errors"
+	"os"
+	"runtime"
 	"runtime/debug"
 	"time"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/app"
 
 	"github.com/wicket-vpn/wicket/client/internal/core"
@@ -18,9 +21,12 @@ import (
 // from exiting.
 const shutdownTimeout = 5 * time.Second
 
-// Run opens the window over c and runs c until the window closes (or Quit
-// is chosen in the tray menu). Then every tunnel goes down.
-func Run(c *core.Core) error {
+// Run opens the window over c and runs c until the window closes, Quit is
+// chosen in the tray menu, or ctx ends (Ctrl-C or SIGTERM). Then every
+// tunnel goes down.
+func Run(ctx context.Context, c *core.Core) error {
+	// Linux trays speak D-Bus; without a session bus there is no tray.
+	noTray = runtime.GOOS == "linux" && os.Getenv("DBUS_SESSION_BUS_ADDRESS") == ""
 	a := app.NewWithID(AppID)
 	a.SetIcon(Icon)
 	v := NewWindow(a, c)
@@ -32,7 +38,10 @@ func Run(c *core.Core) error {
 		time.AfterFunc(2*time.Second, debug.FreeOSMemory)
 	})
 
-	ctx, cancel := context.WithCancel(context.Background())
+	// A signal closes the window like the user would.
+	stopQuit := context.AfterFunc(ctx, func() { fyne.Do(a.Quit) })
+	defer stopQuit()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 

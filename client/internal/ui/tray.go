@@ -21,8 +21,15 @@ type tray struct {
 	key string
 }
 
+// noTray is set when the desktop has no place for a tray icon (Linux
+// without a D-Bus session bus), where Fyne's tray would fail on quit.
+var noTray bool
+
 func newTray(v *View) *tray {
 	d, _ := v.app.(desktop.App)
+	if noTray {
+		d = nil
+	}
 	return &tray{v: v, desk: d}
 }
 
@@ -50,7 +57,7 @@ func (t *tray) update() {
 	t.key = key.String()
 	t.desk.SetSystemTrayMenu(fyne.NewMenu("Wicket", items...))
 	if first {
-		t.desk.SetSystemTrayIcon(Icon)
+		t.desk.SetSystemTrayIcon(trayIcon)
 		// A click on the icon shows the window where trays support it;
 		// the menu's Show Wicket is there for those that do not.
 		t.desk.SetSystemTrayWindow(t.v.win)
