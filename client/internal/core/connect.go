@@ -245,10 +245,11 @@ func (c *core) submitCode(ctx context.Context, instID, locID, code string) error
 		return fmt.Errorf("%w: %s is not waiting for a code", ErrBusy, li.Name)
 	}
 	if code == "" || strings.Trim(code, "0123456789") != "" {
-		l.err = "The code is the 6 digits from your authenticator app or email"
+		const msg = "The code is the 6 digits from your authenticator app or email"
+		l.err = msg
 		c.locationChangedLocked(in, locID)
 		c.mu.Unlock()
-		return errors.New(l.err)
+		return errors.New(msg)
 	}
 	gen, challenge := l.gen, l.challenge
 	c.mu.Unlock()

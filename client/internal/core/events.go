@@ -60,8 +60,8 @@ func (s *subscriber) pump() {
 	}
 }
 
-// publish sends e to every subscriber. It never blocks, so it may be called
-// with c.mu held or not.
+// publish sends e to every subscriber. It never blocks; it takes c.mu, so
+// it must not be called with c.mu held.
 func (c *core) publish(e Event) {
 	c.mu.Lock()
 	c.publishLocked(e)

@@ -43,6 +43,11 @@ func (c *core) run(ctx context.Context) error {
 	}()
 
 	<-ctx.Done()
+	// Closing first: a connection finishing meanwhile then takes its own
+	// tunnel down instead of outliving Run.
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
 	// Take every tunnel down and tell the servers, with a deadline of its
 	// own since ctx is already done.
 	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -50,9 +55,6 @@ func (c *core) run(ctx context.Context) error {
 		c.log.Warn("disconnect on exit", "err", err)
 	}
 	cancel()
-	c.mu.Lock()
-	c.closing = true
-	c.mu.Unlock()
 	c.runWG.Wait()
 	c.mu.Lock()
 	c.runCtx = nil
