@@ -147,6 +147,17 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, up UserUpdate) (store
 	if err != nil {
 		return store.User{}, err
 	}
+	// Hash before the transaction: argon2 takes a while, and a transaction
+	// holds the store.
+	var newHash string
+	if up.Password != "" {
+		if err := password.Check(up.Password); err != nil {
+			return store.User{}, fault.New(fault.Invalid, "password: %v", err)
+		}
+		if newHash, err = password.Hash(up.Password); err != nil {
+			return store.User{}, err
+		}
+	}
 	var u store.User
 	var groupsChanged bool
 	err = s.store.InTx(ctx, func(q *store.Q) error {
@@ -159,11 +170,11 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, up UserUpdate) (store
 				return err
 			}
 		}
-		if up.Password != "" {
-			if err := password.Check(up.Password); err != nil {
-				return fault.New(fault.Invalid, "password: %v", err)
-			}
-			if u.PasswordHash, err = password.Hash(up.Password); err != nil {
+		if newHash != "" {
+			u.PasswordHash = newHash
+			// A new password signs the user out everywhere, so whoever
+			// knew the old one loses their sign-ins too.
+			if err := q.DeleteAPITokensOfUser(ctx, u.ID); err != nil {
 				return err
 			}
 		}
@@ -295,7 +306,8 @@ func (s *Service) Login(ctx context.Context, username, pw, totpCode, remote stri
 		return "", time.Time{}, err
 	}
 	if !ok {
-		s.recordFailure(ctx, u.ID)
+		// Wrong passwords do not count toward the lockout on codes: anyone
+		// knowing a username could otherwise lock its owner out.
 		s.auditNow(ctx, a, "login.failed", username, "wrong password")
 		return "", time.Time{}, bad
 	}
@@ -396,7 +408,7 @@ func (s *Service) BeginTOTPSetup(ctx context.Context, a Actor) (TOTPSetup, error
 		return TOTPSetup{}, err
 	}
 	u.TOTPPending = s.sealString([]byte(key.Secret()), totpPendingAAD(u.ID))
-	if err := s.store.UpdateUser(ctx, u); err != nil {
+	if err := s.store.SetTOTP(ctx, u.ID, u.TOTPSecret, u.TOTPEnabled, u.TOTPPending); err != nil {
 		return TOTPSetup{}, err
 	}
 	s.auditNow(ctx, a, "mfa.totp_setup_started", u.Username, "")
@@ -434,7 +446,7 @@ func (s *Service) ConfirmTOTPSetup(ctx context.Context, a Actor, code string) er
 	u.TOTPSecret = s.sealString(secret, totpAAD(u.ID))
 	u.TOTPPending, u.TOTPEnabled = "", true
 	err = s.store.InTx(ctx, func(q *store.Q) error {
-		if err := q.UpdateUser(ctx, u); err != nil {
+		if err := q.SetTOTP(ctx, u.ID, u.TOTPSecret, true, ""); err != nil {
 			return err
 		}
 		return s.audit(ctx, q, a, "mfa.totp_enabled", u.Username, "")
@@ -467,7 +479,7 @@ func (s *Service) DisableTOTP(ctx context.Context, a Actor, code string) error {
 	}
 	u.TOTPEnabled, u.TOTPSecret = false, ""
 	err = s.store.InTx(ctx, func(q *store.Q) error {
-		if err := q.UpdateUser(ctx, u); err != nil {
+		if err := q.SetTOTP(ctx, u.ID, "", false, u.TOTPPending); err != nil {
 			return err
 		}
 		return s.audit(ctx, q, a, "mfa.totp_disabled", u.Username, "")
@@ -569,7 +581,7 @@ func (s *Service) ConfirmEmailSetup(ctx context.Context, a Actor, code string) e
 	}
 	u.EmailMFA = true
 	err = s.store.InTx(ctx, func(q *store.Q) error {
-		if err := q.UpdateUser(ctx, u); err != nil {
+		if err := q.SetEmailMFA(ctx, u.ID, true); err != nil {
 			return err
 		}
 		return s.audit(ctx, q, a, "mfa.email_enabled", u.Username, "")
@@ -592,7 +604,7 @@ func (s *Service) DisableEmailMFA(ctx context.Context, a Actor) error {
 	}
 	u.EmailMFA = false
 	err = s.store.InTx(ctx, func(q *store.Q) error {
-		if err := q.UpdateUser(ctx, u); err != nil {
+		if err := q.SetEmailMFA(ctx, u.ID, false); err != nil {
 			return err
 		}
 		return s.audit(ctx, q, a, "mfa.email_disabled", u.Username, "")

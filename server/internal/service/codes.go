@@ -118,7 +118,9 @@ func (s *Service) mailCode(ctx context.Context, u store.User, settings mail.Sett
 	defer cancel()
 	if err := s.mailer.Send(sendCtx, settings, mail.Message{To: u.Email, Subject: subject, Body: body}); err != nil {
 		s.log.Error("send code by email", "user", u.Username, "err", err)
-		return fault.Wrap(fault.Unavailable, err, "Could not send the code by email (%v). Try again, or ask your admin to check the SMTP settings.", err)
+		// The SMTP server's own words stay in the log: they can name
+		// internal hosts.
+		return fault.Wrap(fault.Unavailable, err, "Could not send the code by email. Try again, or ask your admin to check the SMTP settings.")
 	}
 	return nil
 }

@@ -139,13 +139,20 @@ func (m *Manager) EndIn(ctx context.Context, q *store.Q, s store.Session, reason
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	return m.endAt(ctx, q, s, loc, reason, actor)
+	return m.endAt(ctx, q, s, loc, reason, actor, time.Time{})
 }
 
-// endAt is EndIn with the session's location already at hand.
-func (m *Manager) endAt(ctx context.Context, q *store.Q, s store.Session, loc store.Location, reason int, actor string) (*Ended, error) {
+// endAt is EndIn with the session's location already at hand; a non-zero
+// idleCutoff ends the session only if it is still idle then.
+func (m *Manager) endAt(ctx context.Context, q *store.Q, s store.Session, loc store.Location, reason int, actor string, idleCutoff time.Time) (*Ended, error) {
 	now := m.clock.Now()
-	ok, err := q.EndSession(ctx, s.ID, reason, now)
+	var ok bool
+	var err error
+	if idleCutoff.IsZero() {
+		ok, err = q.EndSession(ctx, s.ID, reason, now)
+	} else {
+		ok, err = q.EndIdleSession(ctx, s.ID, reason, now, idleCutoff)
+	}
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -247,10 +254,11 @@ func (m *Manager) Sweep(ctx context.Context) (int, error) {
 				loc, locs[s.LocationID] = l, l
 			}
 			reason := ReasonIdle
+			cutoff := now.Add(-time.Duration(loc.ThresholdSeconds) * time.Second)
 			if loc.MaxSessionSeconds > 0 && !s.AuthorizedAt.After(now.Add(-time.Duration(loc.MaxSessionSeconds)*time.Second)) {
-				reason = ReasonMaxDuration
+				reason, cutoff = ReasonMaxDuration, time.Time{}
 			}
-			e, err := m.endAt(ctx, q, s, loc, reason, "system")
+			e, err := m.endAt(ctx, q, s, loc, reason, "system", cutoff)
 			if err != nil {
 				return err
 			}
@@ -280,6 +288,10 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 				m.log.Error("idle sweep failed", "err", err)
 			} else if n > 0 {
 				m.log.Info("idle sweep", "ended", n)
+			}
+			// Spent tokens and challenges, kept a day for the record.
+			if _, err := m.store.DeleteExpired(ctx, m.clock.Now(), 24*time.Hour); err != nil {
+				m.log.Error("clean up expired tokens", "err", err)
 			}
 		}
 	}

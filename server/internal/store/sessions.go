@@ -204,3 +204,15 @@ func (q *Q) RecordStats(ctx context.Context, locationID, publicKey string, hands
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// EndIdleSession ends an active session only if it is still idle: its
+// latest handshake and authorization are both before cutoff. A handshake
+// reported after the sweep looked keeps the session.
+func (q *Q) EndIdleSession(ctx context.Context, id string, reason int, at, cutoff time.Time) (bool, error) {
+	r, err := q.exec(ctx, `UPDATE sessions SET ended_at=$2, end_reason=$3, state=$4, preshared_key='' WHERE id=$1 AND ended_at=0 AND latest_handshake < $5 AND authorized_at < $5`,
+		id, ms(at), reason, StateEnded, ms(cutoff))
+	if err != nil {
+		return false, err
+	}
+	return rowsAffected(r) == 1, nil
+}

@@ -197,3 +197,34 @@ func (q *Q) DeleteExpired(ctx context.Context, now time.Time, keep time.Duration
 	}
 	return total, nil
 }
+
+// SetTOTP writes only a user's TOTP columns, so a concurrent admin change
+// to the rest of the row is never undone.
+func (q *Q) SetTOTP(ctx context.Context, userID, secret string, enabled bool, pending string) error {
+	r, err := q.exec(ctx, `UPDATE users SET totp_secret=$2, totp_enabled=$3, totp_pending=$4 WHERE id=$1`, userID, secret, b2i(enabled), pending)
+	if err != nil {
+		return err
+	}
+	if rowsAffected(r) == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SetEmailMFA writes only whether a user has email codes on.
+func (q *Q) SetEmailMFA(ctx context.Context, userID string, enabled bool) error {
+	r, err := q.exec(ctx, `UPDATE users SET email_mfa_enabled=$2 WHERE id=$1`, userID, b2i(enabled))
+	if err != nil {
+		return err
+	}
+	if rowsAffected(r) == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// DeleteAPITokensOfUser signs a user out everywhere.
+func (q *Q) DeleteAPITokensOfUser(ctx context.Context, userID string) error {
+	_, err := q.exec(ctx, `DELETE FROM api_tokens WHERE user_id=$1`, userID)
+	return err
+}

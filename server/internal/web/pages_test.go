@@ -176,9 +176,19 @@ func TestSignInErrorsAndLockout(t *testing.T) {
 	}
 	mustContain(t, body, "Your sign-in took too long")
 
-	// Lockout: the failures so far and more wrong passwords lock bob out.
+	// Lockout: wrong codes lock bob out (wrong passwords do not count, or
+	// anyone knowing his username could lock him out).
 	for i := 0; i < 5; i++ {
 		c.post("/signin", url.Values{"username": {"bob"}, "password": {"wrong-password"}})
+	}
+	code, body = c.post("/signin", url.Values{"username": {"bob"}, "password": {u.Password}})
+	if code != http.StatusOK || !strings.Contains(body, `id="code-form"`) {
+		t.Fatalf("wrong passwords locked bob out: %d\n%s", code, text(body))
+	}
+	wrong := fmt.Sprintf("%06d", (atoi(s.TOTPCode(u.TOTPSecret))+1)%1000000)
+	for i := 0; i < 5; i++ {
+		c.post("/signin", url.Values{"username": {"bob"}, "password": {u.Password}})
+		c.post("/signin/code", url.Values{"code": {wrong}})
 	}
 	code, body = c.post("/signin", url.Values{"username": {"bob"}, "password": {u.Password}})
 	if code != http.StatusTooManyRequests {
