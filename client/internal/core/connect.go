@@ -65,6 +65,23 @@ func (c *core) lookupLocked(instID, locID string) (*instance, *v1.LocationInfo, 
 	return in, li, in.loc(locID), nil
 }
 
+// otherTunnelLocked names another location whose tunnel is up or coming up,
+// "" when there is none.
+func (c *core) otherTunnelLocked(in *instance, locID string) string {
+	for _, other := range c.insts {
+		for id, ol := range other.locs {
+			if (other == in && id == locID) || (ol.state != Connecting && ol.state != Connected) {
+				continue
+			}
+			if li := other.locationInfo(id); li != nil {
+				return li.Name
+			}
+			return "the other location"
+		}
+	}
+	return ""
+}
+
 func isMFA(li *v1.LocationInfo) bool {
 	return li.MfaMode == v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL
 }
@@ -85,6 +102,12 @@ func (c *core) connect(ctx context.Context, instID, locID string) error {
 		c.locationChangedLocked(in, locID)
 		c.mu.Unlock()
 		return nil
+	}
+	if busy := c.otherTunnelLocked(in, locID); busy != "" {
+		c.mu.Unlock()
+		// One tunnel at a time: two would fight over the interface name,
+		// the routes or the SOCKS port.
+		return fmt.Errorf("%w: disconnect %s first; Wicket keeps one tunnel up at a time", ErrBusy, busy)
 	}
 	l.reset()
 	if isMFA(li) {

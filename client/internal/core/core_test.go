@@ -211,6 +211,32 @@ func TestConnectWithoutMFA(t *testing.T) {
 	}
 }
 
+func TestOneTunnelAtATime(t *testing.T) {
+	e := newEnv(t, nil)
+	office := e.s.CreateLocation(&v1.Location{Name: "Office", MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_DISABLED})
+	lab := e.s.CreateLocation(&v1.Location{Name: "Lab", Address: "10.20.0.1/24", MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL})
+	v := e.enroll()
+	if err := e.c.Connect(ctx(t), v.ID, office.Id); err != nil {
+		t.Fatal(err)
+	}
+	e.wantState(v.ID, office.Id, core.Connected)
+	err := e.c.Connect(ctx(t), v.ID, lab.Id)
+	if !errors.Is(err, core.ErrBusy) || !strings.Contains(err.Error(), "disconnect Office first") {
+		t.Fatalf("second tunnel: %v", err)
+	}
+	if got := e.loc(v.ID, lab.Id); got.State != core.Disconnected {
+		t.Fatalf("Lab = %v", got.State)
+	}
+	if err := e.c.Disconnect(ctx(t), v.ID, office.Id); err != nil {
+		t.Fatal(err)
+	}
+	e.wantState(v.ID, office.Id, core.Disconnected)
+	if err := e.c.Connect(ctx(t), v.ID, lab.Id); err != nil {
+		t.Fatal(err)
+	}
+	e.wantState(v.ID, lab.Id, core.AwaitingMethod)
+}
+
 func TestMFAWithTOTP(t *testing.T) {
 	e := newEnv(t, nil)
 	e.s.EnableTOTP(e.u)
