@@ -237,6 +237,28 @@ func TestOneTunnelAtATime(t *testing.T) {
 	e.wantState(v.ID, lab.Id, core.AwaitingMethod)
 }
 
+func TestDeletedLocationEndsItsSession(t *testing.T) {
+	e := newEnv(t, nil)
+	office := e.s.CreateLocation(&v1.Location{Name: "Office", MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_DISABLED})
+	v := e.enroll()
+	e.run(v.ID)
+	if err := e.c.Connect(ctx(t), v.ID, office.Id); err != nil {
+		t.Fatal(err)
+	}
+	e.wantState(v.ID, office.Id, core.Connected)
+	tun := e.tunnels.last(t)
+	if _, err := e.s.Admin.DeleteLocation(ctx(t), wickettest.Req(e.s.AdminToken(), &v1.DeleteLocationRequest{Id: office.Id})); err != nil {
+		t.Fatal(err)
+	}
+	ev := e.waitFor("the session's end", func(ev core.Event) bool {
+		return ev.Kind == core.EventSessionEnded && ev.LocationID == office.Id
+	})
+	if ev.Reason != "location_changed" || ev.Message == "" {
+		t.Fatalf("event = %+v", ev)
+	}
+	e.waitFor("the tunnel to close", func(core.Event) bool { return tun.isClosed() })
+}
+
 func TestMFAWithTOTP(t *testing.T) {
 	e := newEnv(t, nil)
 	e.s.EnableTOTP(e.u)

@@ -215,6 +215,20 @@ func (c *core) apply(in *instance, info *v1.InstanceInfo) {
 			if l.tun != nil {
 				gone = append(gone, l.tun)
 			}
+			if l.sessionID != "" {
+				// Say so, as for any ended session: a command-line connect
+				// waits for this event, and the server's own word may have
+				// been missed while the stream was down.
+				name := id
+				for _, oli := range old.GetLocations() {
+					if oli.Id == id {
+						name = oli.Name
+					}
+				}
+				c.publishLocked(Event{Kind: EventSessionEnded, InstanceID: in.saved.ID, LocationID: id,
+					Location: LocationView{InstanceID: in.saved.ID, ID: id, Name: name, State: Disconnected, EndReason: "location_changed"},
+					Reason:   "location_changed", Message: name + " was removed or is no longer open to you; the connection ended."})
+			}
 			delete(in.locs, id)
 		}
 	}
