@@ -294,6 +294,12 @@ func (m *mfaModal) call(f func(ctx context.Context) error, after func(err error)
 		}
 		if err != nil && m.lastErr == "" && (m.step == core.AwaitingMethod || m.step == core.AwaitingCode) {
 			setMessage(m.err, err.Error()) // core had no words of its own (yet)
+			if m.step == core.AwaitingCode && err.Error() != m.clearedFor {
+				// The answer came before core's event: clear the wrong
+				// code now, once, so the next one can be typed.
+				m.clearedFor = err.Error()
+				m.code.SetText("")
+			}
 		}
 	})
 }
