@@ -45,6 +45,9 @@ func Req[T any](token string, msg *T) *connect.Request[T] { return servertest.Re
 // FreeUDPPort returns a UDP port free on loopback now.
 func FreeUDPPort(t testing.TB) int { return gatewaytest.FreeUDPPort(t) }
 
+// EchoServer is gatewaytest.EchoServer: a loopback TCP echo server, returning its port.
+func EchoServer(t testing.TB) int { return gatewaytest.EchoServer(t) }
+
 // Gateway is the embedded netstack gateway of a server, as `wicketd serve`
 // runs it.
 type Gateway struct {

@@ -52,7 +52,7 @@ func TestSystemTunnelOnKernelTUN(t *testing.T) {
 	loc := s.CreateLocation(&v1.Location{Name: "Office", Address: "10.213.76.1/24", ListenPort: uint32(port), Endpoint: "127.0.0.1:" + strconv.Itoa(port),
 		MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_DISABLED, AllowedIps: []string{"10.213.76.0/24", "10.213.77.0/24"}})
 	u := s.CreateUser("alice")
-	echoPort := echoServer(t)
+	echoPort := wickettest.EchoServer(t)
 
 	name := "wkt" + strconv.Itoa(os.Getpid()%100000)
 	c, err := core.New(core.Options{ConfigDir: t.TempDir(), Secrets: newMemory(), Log: testLog(t), Tunnels: namedTunnels{name}, PollInterval: time.Hour, StatsInterval: time.Hour})

@@ -18,27 +18,6 @@ import (
 	"github.com/wicket-vpn/wicket/server/wickettest"
 )
 
-// echoServer listens on loopback and echoes; it stands for a host inside
-// the location's network.
-func echoServer(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // TestUserspaceTunnelCarriesTrafficThroughSOCKS is the whole path with
 // real parts: MFA with TOTP, the real userspace backend (wireguard-go on
 // netstack), the server's embedded netstack gateway, a real handshake, and
@@ -63,7 +42,7 @@ func TestUserspaceTunnelCarriesTrafficThroughSOCKS(t *testing.T) {
 		MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL, AllowedIps: []string{"10.10.0.0/24", "10.99.0.0/24"}, PeerDisconnectThresholdSeconds: 300})
 	u := s.CreateUser("alice")
 	s.EnableTOTP(u)
-	echoPort := echoServer(t)
+	echoPort := wickettest.EchoServer(t)
 
 	c, err := core.New(core.Options{ConfigDir: t.TempDir(), Secrets: newMemory(), Log: testLog(t), Tunnels: tunnel.Default, PollInterval: time.Hour, StatsInterval: time.Hour})
 	if err != nil {

@@ -3,7 +3,6 @@ package ui
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -307,27 +306,6 @@ func walk(o fyne.CanvasObject, f func(fyne.CanvasObject)) {
 			walk(child, f)
 		}
 	}
-}
-
-// echoServer listens on loopback and echoes; it stands for a host behind
-// the gateway.
-func echoServer(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func testLog(t *testing.T) *slog.Logger {

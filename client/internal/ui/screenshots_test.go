@@ -339,7 +339,7 @@ func (s *shooter) typeCode(m *mfaModal, digits string) {
 // through the SOCKS5 proxy.
 func sendThroughTunnel(t *testing.T, socks string, n int) {
 	t.Helper()
-	echo := echoServer(t)
+	echo := wickettest.EchoServer(t)
 	d, err := proxy.SOCKS5("tcp", socks, nil, proxy.Direct)
 	if err != nil {
 		t.Fatal(err)

@@ -129,7 +129,7 @@ func TestConnectWithMFA(t *testing.T) {
 
 	// The tunnel is real: bytes go through the SOCKS5 proxy to a host
 	// behind the gateway, and the card's statistics follow.
-	echo := echoServer(t)
+	echo := wickettest.EchoServer(t)
 	dialer, err := proxy.SOCKS5("tcp", socks, nil, proxy.Direct)
 	if err != nil {
 		t.Fatal(err)

@@ -291,21 +291,7 @@ func TestIdleSweepEndsSessionAndRemovesPeer(t *testing.T) {
 
 func TestTCPForwardingInsideAllowedIPsOnly(t *testing.T) {
 	e := newEnv(t, true)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(conn, conn); conn.Close() }()
-		}
-	}()
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	port := strconv.Itoa(gatewaytest.EchoServer(t))
 	fin := e.finishMFA(t)
 	e.waitPeer(t, true)
 	tc := proto.Clone(fin.Tunnel).(*v1.TunnelConfig)
