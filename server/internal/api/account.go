@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 
 	"connectrpc.com/connect"
 
@@ -140,4 +141,12 @@ func (a *accountService) DeleteDevice(ctx context.Context, req *connect.Request[
 		return nil, err
 	}
 	return connect.NewResponse(&v1.DeleteDeviceResponse{}), nil
+}
+
+func (a *accountService) SendLoginCode(ctx context.Context, req *connect.Request[v1.SendLoginCodeRequest]) (*connect.Response[v1.SendLoginCodeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("not implemented yet"))
+}
+
+func (a *accountService) FinishLogin(ctx context.Context, req *connect.Request[v1.FinishLoginRequest]) (*connect.Response[v1.LoginResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("not implemented yet"))
 }

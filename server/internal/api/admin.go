@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 
 	"connectrpc.com/connect"
 
@@ -241,4 +242,12 @@ func (a *adminService) CreateGatewayToken(ctx context.Context, req *connect.Requ
 		return nil, err
 	}
 	return connect.NewResponse(&v1.CreateGatewayTokenResponse{GatewayToken: tok}), nil
+}
+
+func (a *adminService) ListGatewayTokens(ctx context.Context, req *connect.Request[v1.ListGatewayTokensRequest]) (*connect.Response[v1.ListGatewayTokensResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("not implemented yet"))
+}
+
+func (a *adminService) RevokeGatewayToken(ctx context.Context, req *connect.Request[v1.RevokeGatewayTokenRequest]) (*connect.Response[v1.RevokeGatewayTokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("not implemented yet"))
 }

@@ -83,9 +83,14 @@ func (x *LoginRequest) GetTotpCode() string {
 }
 
 type LoginResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty while a second factor is still needed (mfa_challenge is set then).
+	Token     string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// A single-use sign-in challenge, valid 5 minutes, for SendLoginCode and FinishLogin.
+	MfaChallenge string `protobuf:"bytes,3,opt,name=mfa_challenge,json=mfaChallenge,proto3" json:"mfa_challenge,omitempty"`
+	// The second factors the account may finish the sign-in with.
+	MfaMethods    []MfaMethod `protobuf:"varint,4,rep,packed,name=mfa_methods,json=mfaMethods,proto3,enum=wicket.v1.MfaMethod" json:"mfa_methods,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -134,6 +139,170 @@ func (x *LoginResponse) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *LoginResponse) GetMfaChallenge() string {
+	if x != nil {
+		return x.MfaChallenge
+	}
+	return ""
+}
+
+func (x *LoginResponse) GetMfaMethods() []MfaMethod {
+	if x != nil {
+		return x.MfaMethods
+	}
+	return nil
+}
+
+type SendLoginCodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MfaChallenge  string                 `protobuf:"bytes,1,opt,name=mfa_challenge,json=mfaChallenge,proto3" json:"mfa_challenge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendLoginCodeRequest) Reset() {
+	*x = SendLoginCodeRequest{}
+	mi := &file_wicket_v1_account_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendLoginCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendLoginCodeRequest) ProtoMessage() {}
+
+func (x *SendLoginCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_account_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendLoginCodeRequest.ProtoReflect.Descriptor instead.
+func (*SendLoginCodeRequest) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SendLoginCodeRequest) GetMfaChallenge() string {
+	if x != nil {
+		return x.MfaChallenge
+	}
+	return ""
+}
+
+type SendLoginCodeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Masked email address the code went to.
+	SentTo        string                 `protobuf:"bytes,1,opt,name=sent_to,json=sentTo,proto3" json:"sent_to,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendLoginCodeResponse) Reset() {
+	*x = SendLoginCodeResponse{}
+	mi := &file_wicket_v1_account_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendLoginCodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendLoginCodeResponse) ProtoMessage() {}
+
+func (x *SendLoginCodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_account_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendLoginCodeResponse.ProtoReflect.Descriptor instead.
+func (*SendLoginCodeResponse) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SendLoginCodeResponse) GetSentTo() string {
+	if x != nil {
+		return x.SentTo
+	}
+	return ""
+}
+
+func (x *SendLoginCodeResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+type FinishLoginRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	MfaChallenge string                 `protobuf:"bytes,1,opt,name=mfa_challenge,json=mfaChallenge,proto3" json:"mfa_challenge,omitempty"`
+	// A code from the authenticator app or the emailed code.
+	Code          string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishLoginRequest) Reset() {
+	*x = FinishLoginRequest{}
+	mi := &file_wicket_v1_account_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishLoginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishLoginRequest) ProtoMessage() {}
+
+func (x *FinishLoginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_account_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishLoginRequest.ProtoReflect.Descriptor instead.
+func (*FinishLoginRequest) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *FinishLoginRequest) GetMfaChallenge() string {
+	if x != nil {
+		return x.MfaChallenge
+	}
+	return ""
+}
+
+func (x *FinishLoginRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
 type GetProfileRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -142,7 +311,7 @@ type GetProfileRequest struct {
 
 func (x *GetProfileRequest) Reset() {
 	*x = GetProfileRequest{}
-	mi := &file_wicket_v1_account_proto_msgTypes[2]
+	mi := &file_wicket_v1_account_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -154,7 +323,7 @@ func (x *GetProfileRequest) String() string {
 func (*GetProfileRequest) ProtoMessage() {}
 
 func (x *GetProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[2]
+	mi := &file_wicket_v1_account_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -167,7 +336,7 @@ func (x *GetProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProfileRequest.ProtoReflect.Descriptor instead.
 func (*GetProfileRequest) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{2}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{5}
 }
 
 type GetProfileResponse struct {
@@ -184,7 +353,7 @@ type GetProfileResponse struct {
 
 func (x *GetProfileResponse) Reset() {
 	*x = GetProfileResponse{}
-	mi := &file_wicket_v1_account_proto_msgTypes[3]
+	mi := &file_wicket_v1_account_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -196,7 +365,7 @@ func (x *GetProfileResponse) String() string {
 func (*GetProfileResponse) ProtoMessage() {}
 
 func (x *GetProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[3]
+	mi := &file_wicket_v1_account_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -209,7 +378,7 @@ func (x *GetProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProfileResponse.ProtoReflect.Descriptor instead.
 func (*GetProfileResponse) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{3}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetProfileResponse) GetUsername() string {
@@ -262,7 +431,7 @@ type BeginTotpSetupRequest struct {
 
 func (x *BeginTotpSetupRequest) Reset() {
 	*x = BeginTotpSetupRequest{}
-	mi := &file_wicket_v1_account_proto_msgTypes[4]
+	mi := &file_wicket_v1_account_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -274,7 +443,7 @@ func (x *BeginTotpSetupRequest) String() string {
 func (*BeginTotpSetupRequest) ProtoMessage() {}
 
 func (x *BeginTotpSetupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[4]
+	mi := &file_wicket_v1_account_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -287,7 +456,7 @@ func (x *BeginTotpSetupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginTotpSetupRequest.ProtoReflect.Descriptor instead.
 func (*BeginTotpSetupRequest) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{4}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{7}
 }
 
 type BeginTotpSetupResponse struct {
@@ -301,7 +470,7 @@ type BeginTotpSetupResponse struct {
 
 func (x *BeginTotpSetupResponse) Reset() {
 	*x = BeginTotpSetupResponse{}
-	mi := &file_wicket_v1_account_proto_msgTypes[5]
+	mi := &file_wicket_v1_account_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -313,7 +482,7 @@ func (x *BeginTotpSetupResponse) String() string {
 func (*BeginTotpSetupResponse) ProtoMessage() {}
 
 func (x *BeginTotpSetupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[5]
+	mi := &file_wicket_v1_account_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -326,7 +495,7 @@ func (x *BeginTotpSetupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginTotpSetupResponse.ProtoReflect.Descriptor instead.
 func (*BeginTotpSetupResponse) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{5}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BeginTotpSetupResponse) GetSecret() string {
@@ -359,7 +528,7 @@ type ConfirmTotpSetupRequest struct {
 
 func (x *ConfirmTotpSetupRequest) Reset() {
 	*x = ConfirmTotpSetupRequest{}
-	mi := &file_wicket_v1_account_proto_msgTypes[6]
+	mi := &file_wicket_v1_account_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -371,7 +540,7 @@ func (x *ConfirmTotpSetupRequest) String() string {
 func (*ConfirmTotpSetupRequest) ProtoMessage() {}
 
 func (x *ConfirmTotpSetupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[6]
+	mi := &file_wicket_v1_account_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -384,7 +553,7 @@ func (x *ConfirmTotpSetupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTotpSetupRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmTotpSetupRequest) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{6}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConfirmTotpSetupRequest) GetCode() string {
@@ -402,7 +571,7 @@ type ConfirmTotpSetupResponse struct {
 
 func (x *ConfirmTotpSetupResponse) Reset() {
 	*x = ConfirmTotpSetupResponse{}
-	mi := &file_wicket_v1_account_proto_msgTypes[7]
+	mi := &file_wicket_v1_account_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +583,7 @@ func (x *ConfirmTotpSetupResponse) String() string {
 func (*ConfirmTotpSetupResponse) ProtoMessage() {}
 
 func (x *ConfirmTotpSetupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[7]
+	mi := &file_wicket_v1_account_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +596,7 @@ func (x *ConfirmTotpSetupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTotpSetupResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmTotpSetupResponse) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{7}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{10}
 }
 
 type DisableTotpRequest struct {
@@ -439,7 +608,7 @@ type DisableTotpRequest struct {
 
 func (x *DisableTotpRequest) Reset() {
 	*x = DisableTotpRequest{}
-	mi := &file_wicket_v1_account_proto_msgTypes[8]
+	mi := &file_wicket_v1_account_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +620,7 @@ func (x *DisableTotpRequest) String() string {
 func (*DisableTotpRequest) ProtoMessage() {}
 
 func (x *DisableTotpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[8]
+	mi := &file_wicket_v1_account_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +633,7 @@ func (x *DisableTotpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableTotpRequest.ProtoReflect.Descriptor instead.
 func (*DisableTotpRequest) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{8}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DisableTotpRequest) GetCode() string {
@@ -482,7 +651,7 @@ type DisableTotpResponse struct {
 
 func (x *DisableTotpResponse) Reset() {
 	*x = DisableTotpResponse{}
-	mi := &file_wicket_v1_account_proto_msgTypes[9]
+	mi := &file_wicket_v1_account_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -494,7 +663,7 @@ func (x *DisableTotpResponse) String() string {
 func (*DisableTotpResponse) ProtoMessage() {}
 
 func (x *DisableTotpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[9]
+	mi := &file_wicket_v1_account_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -507,7 +676,7 @@ func (x *DisableTotpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableTotpResponse.ProtoReflect.Descriptor instead.
 func (*DisableTotpResponse) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{9}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{12}
 }
 
 type BeginEmailMfaSetupRequest struct {
@@ -518,7 +687,7 @@ type BeginEmailMfaSetupRequest struct {
 
 func (x *BeginEmailMfaSetupRequest) Reset() {
 	*x = BeginEmailMfaSetupRequest{}
-	mi := &file_wicket_v1_account_proto_msgTypes[10]
+	mi := &file_wicket_v1_account_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +699,7 @@ func (x *BeginEmailMfaSetupRequest) String() string {
 func (*BeginEmailMfaSetupRequest) ProtoMessage() {}
 
 func (x *BeginEmailMfaSetupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[10]
+	mi := &file_wicket_v1_account_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +712,7 @@ func (x *BeginEmailMfaSetupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginEmailMfaSetupRequest.ProtoReflect.Descriptor instead.
 func (*BeginEmailMfaSetupRequest) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{10}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{13}
 }
 
 type BeginEmailMfaSetupResponse struct {
@@ -557,7 +726,7 @@ type BeginEmailMfaSetupResponse struct {
 
 func (x *BeginEmailMfaSetupResponse) Reset() {
 	*x = BeginEmailMfaSetupResponse{}
-	mi := &file_wicket_v1_account_proto_msgTypes[11]
+	mi := &file_wicket_v1_account_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -569,7 +738,7 @@ func (x *BeginEmailMfaSetupResponse) String() string {
 func (*BeginEmailMfaSetupResponse) ProtoMessage() {}
 
 func (x *BeginEmailMfaSetupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[11]
+	mi := &file_wicket_v1_account_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -582,7 +751,7 @@ func (x *BeginEmailMfaSetupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginEmailMfaSetupResponse.ProtoReflect.Descriptor instead.
 func (*BeginEmailMfaSetupResponse) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{11}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BeginEmailMfaSetupResponse) GetSentTo() string {
@@ -608,7 +777,7 @@ type ConfirmEmailMfaSetupRequest struct {
 
 func (x *ConfirmEmailMfaSetupRequest) Reset() {
 	*x = ConfirmEmailMfaSetupRequest{}
-	mi := &file_wicket_v1_account_proto_msgTypes[12]
+	mi := &file_wicket_v1_account_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +789,7 @@ func (x *ConfirmEmailMfaSetupRequest) String() string {
 func (*ConfirmEmailMfaSetupRequest) ProtoMessage() {}
 
 func (x *ConfirmEmailMfaSetupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[12]
+	mi := &file_wicket_v1_account_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +802,7 @@ func (x *ConfirmEmailMfaSetupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmEmailMfaSetupRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmEmailMfaSetupRequest) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{12}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ConfirmEmailMfaSetupRequest) GetCode() string {
@@ -651,7 +820,7 @@ type ConfirmEmailMfaSetupResponse struct {
 
 func (x *ConfirmEmailMfaSetupResponse) Reset() {
 	*x = ConfirmEmailMfaSetupResponse{}
-	mi := &file_wicket_v1_account_proto_msgTypes[13]
+	mi := &file_wicket_v1_account_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +832,7 @@ func (x *ConfirmEmailMfaSetupResponse) String() string {
 func (*ConfirmEmailMfaSetupResponse) ProtoMessage() {}
 
 func (x *ConfirmEmailMfaSetupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[13]
+	mi := &file_wicket_v1_account_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +845,7 @@ func (x *ConfirmEmailMfaSetupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmEmailMfaSetupResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmEmailMfaSetupResponse) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{13}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{16}
 }
 
 type DisableEmailMfaRequest struct {
@@ -687,7 +856,7 @@ type DisableEmailMfaRequest struct {
 
 func (x *DisableEmailMfaRequest) Reset() {
 	*x = DisableEmailMfaRequest{}
-	mi := &file_wicket_v1_account_proto_msgTypes[14]
+	mi := &file_wicket_v1_account_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -699,7 +868,7 @@ func (x *DisableEmailMfaRequest) String() string {
 func (*DisableEmailMfaRequest) ProtoMessage() {}
 
 func (x *DisableEmailMfaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[14]
+	mi := &file_wicket_v1_account_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -712,7 +881,7 @@ func (x *DisableEmailMfaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableEmailMfaRequest.ProtoReflect.Descriptor instead.
 func (*DisableEmailMfaRequest) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{14}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{17}
 }
 
 type DisableEmailMfaResponse struct {
@@ -723,7 +892,7 @@ type DisableEmailMfaResponse struct {
 
 func (x *DisableEmailMfaResponse) Reset() {
 	*x = DisableEmailMfaResponse{}
-	mi := &file_wicket_v1_account_proto_msgTypes[15]
+	mi := &file_wicket_v1_account_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -735,7 +904,7 @@ func (x *DisableEmailMfaResponse) String() string {
 func (*DisableEmailMfaResponse) ProtoMessage() {}
 
 func (x *DisableEmailMfaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[15]
+	mi := &file_wicket_v1_account_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,7 +917,7 @@ func (x *DisableEmailMfaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableEmailMfaResponse.ProtoReflect.Descriptor instead.
 func (*DisableEmailMfaResponse) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{15}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{18}
 }
 
 type CreateEnrollmentTokenRequest struct {
@@ -760,7 +929,7 @@ type CreateEnrollmentTokenRequest struct {
 
 func (x *CreateEnrollmentTokenRequest) Reset() {
 	*x = CreateEnrollmentTokenRequest{}
-	mi := &file_wicket_v1_account_proto_msgTypes[16]
+	mi := &file_wicket_v1_account_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +941,7 @@ func (x *CreateEnrollmentTokenRequest) String() string {
 func (*CreateEnrollmentTokenRequest) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[16]
+	mi := &file_wicket_v1_account_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +954,7 @@ func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenRequest) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{16}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateEnrollmentTokenRequest) GetDeviceName() string {
@@ -807,7 +976,7 @@ type CreateEnrollmentTokenResponse struct {
 
 func (x *CreateEnrollmentTokenResponse) Reset() {
 	*x = CreateEnrollmentTokenResponse{}
-	mi := &file_wicket_v1_account_proto_msgTypes[17]
+	mi := &file_wicket_v1_account_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -819,7 +988,7 @@ func (x *CreateEnrollmentTokenResponse) String() string {
 func (*CreateEnrollmentTokenResponse) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[17]
+	mi := &file_wicket_v1_account_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -832,7 +1001,7 @@ func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenResponse) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{17}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateEnrollmentTokenResponse) GetEnrollmentToken() string {
@@ -864,7 +1033,7 @@ type ListDevicesRequest struct {
 
 func (x *ListDevicesRequest) Reset() {
 	*x = ListDevicesRequest{}
-	mi := &file_wicket_v1_account_proto_msgTypes[18]
+	mi := &file_wicket_v1_account_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +1045,7 @@ func (x *ListDevicesRequest) String() string {
 func (*ListDevicesRequest) ProtoMessage() {}
 
 func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[18]
+	mi := &file_wicket_v1_account_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +1058,7 @@ func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
 func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{18}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{21}
 }
 
 type ListDevicesResponse struct {
@@ -901,7 +1070,7 @@ type ListDevicesResponse struct {
 
 func (x *ListDevicesResponse) Reset() {
 	*x = ListDevicesResponse{}
-	mi := &file_wicket_v1_account_proto_msgTypes[19]
+	mi := &file_wicket_v1_account_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +1082,7 @@ func (x *ListDevicesResponse) String() string {
 func (*ListDevicesResponse) ProtoMessage() {}
 
 func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[19]
+	mi := &file_wicket_v1_account_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1095,7 @@ func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesResponse.ProtoReflect.Descriptor instead.
 func (*ListDevicesResponse) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{19}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListDevicesResponse) GetDevices() []*Device {
@@ -945,7 +1114,7 @@ type DeleteDeviceRequest struct {
 
 func (x *DeleteDeviceRequest) Reset() {
 	*x = DeleteDeviceRequest{}
-	mi := &file_wicket_v1_account_proto_msgTypes[20]
+	mi := &file_wicket_v1_account_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1126,7 @@ func (x *DeleteDeviceRequest) String() string {
 func (*DeleteDeviceRequest) ProtoMessage() {}
 
 func (x *DeleteDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[20]
+	mi := &file_wicket_v1_account_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1139,7 @@ func (x *DeleteDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDeviceRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{20}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteDeviceRequest) GetDeviceId() string {
@@ -988,7 +1157,7 @@ type DeleteDeviceResponse struct {
 
 func (x *DeleteDeviceResponse) Reset() {
 	*x = DeleteDeviceResponse{}
-	mi := &file_wicket_v1_account_proto_msgTypes[21]
+	mi := &file_wicket_v1_account_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1169,7 @@ func (x *DeleteDeviceResponse) String() string {
 func (*DeleteDeviceResponse) ProtoMessage() {}
 
 func (x *DeleteDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_account_proto_msgTypes[21]
+	mi := &file_wicket_v1_account_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1182,7 @@ func (x *DeleteDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDeviceResponse.ProtoReflect.Descriptor instead.
 func (*DeleteDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_account_proto_rawDescGZIP(), []int{21}
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{24}
 }
 
 var File_wicket_v1_account_proto protoreflect.FileDescriptor
@@ -1024,11 +1193,23 @@ const file_wicket_v1_account_proto_rawDesc = "" +
 	"\fLoginRequest\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x1b\n" +
-	"\ttotp_code\x18\x03 \x01(\tR\btotpCode\"`\n" +
+	"\ttotp_code\x18\x03 \x01(\tR\btotpCode\"\xbc\x01\n" +
 	"\rLoginResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x13\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12#\n" +
+	"\rmfa_challenge\x18\x03 \x01(\tR\fmfaChallenge\x125\n" +
+	"\vmfa_methods\x18\x04 \x03(\x0e2\x14.wicket.v1.MfaMethodR\n" +
+	"mfaMethods\";\n" +
+	"\x14SendLoginCodeRequest\x12#\n" +
+	"\rmfa_challenge\x18\x01 \x01(\tR\fmfaChallenge\"k\n" +
+	"\x15SendLoginCodeResponse\x12\x17\n" +
+	"\asent_to\x18\x01 \x01(\tR\x06sentTo\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"M\n" +
+	"\x12FinishLoginRequest\x12#\n" +
+	"\rmfa_challenge\x18\x01 \x01(\tR\fmfaChallenge\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\"\x13\n" +
 	"\x11GetProfileRequest\"\xe7\x01\n" +
 	"\x12GetProfileResponse\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x14\n" +
@@ -1072,9 +1253,11 @@ const file_wicket_v1_account_proto_rawDesc = "" +
 	"\adevices\x18\x01 \x03(\v2\x11.wicket.v1.DeviceR\adevices\"2\n" +
 	"\x13DeleteDeviceRequest\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\"\x16\n" +
-	"\x14DeleteDeviceResponse2\xca\a\n" +
+	"\x14DeleteDeviceResponse2\xe6\b\n" +
 	"\x0eAccountService\x12:\n" +
-	"\x05Login\x12\x17.wicket.v1.LoginRequest\x1a\x18.wicket.v1.LoginResponse\x12I\n" +
+	"\x05Login\x12\x17.wicket.v1.LoginRequest\x1a\x18.wicket.v1.LoginResponse\x12R\n" +
+	"\rSendLoginCode\x12\x1f.wicket.v1.SendLoginCodeRequest\x1a .wicket.v1.SendLoginCodeResponse\x12F\n" +
+	"\vFinishLogin\x12\x1d.wicket.v1.FinishLoginRequest\x1a\x18.wicket.v1.LoginResponse\x12I\n" +
 	"\n" +
 	"GetProfile\x12\x1c.wicket.v1.GetProfileRequest\x1a\x1d.wicket.v1.GetProfileResponse\x12U\n" +
 	"\x0eBeginTotpSetup\x12 .wicket.v1.BeginTotpSetupRequest\x1a!.wicket.v1.BeginTotpSetupResponse\x12[\n" +
@@ -1101,68 +1284,77 @@ func file_wicket_v1_account_proto_rawDescGZIP() []byte {
 	return file_wicket_v1_account_proto_rawDescData
 }
 
-var file_wicket_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_wicket_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_wicket_v1_account_proto_goTypes = []any{
 	(*LoginRequest)(nil),                  // 0: wicket.v1.LoginRequest
 	(*LoginResponse)(nil),                 // 1: wicket.v1.LoginResponse
-	(*GetProfileRequest)(nil),             // 2: wicket.v1.GetProfileRequest
-	(*GetProfileResponse)(nil),            // 3: wicket.v1.GetProfileResponse
-	(*BeginTotpSetupRequest)(nil),         // 4: wicket.v1.BeginTotpSetupRequest
-	(*BeginTotpSetupResponse)(nil),        // 5: wicket.v1.BeginTotpSetupResponse
-	(*ConfirmTotpSetupRequest)(nil),       // 6: wicket.v1.ConfirmTotpSetupRequest
-	(*ConfirmTotpSetupResponse)(nil),      // 7: wicket.v1.ConfirmTotpSetupResponse
-	(*DisableTotpRequest)(nil),            // 8: wicket.v1.DisableTotpRequest
-	(*DisableTotpResponse)(nil),           // 9: wicket.v1.DisableTotpResponse
-	(*BeginEmailMfaSetupRequest)(nil),     // 10: wicket.v1.BeginEmailMfaSetupRequest
-	(*BeginEmailMfaSetupResponse)(nil),    // 11: wicket.v1.BeginEmailMfaSetupResponse
-	(*ConfirmEmailMfaSetupRequest)(nil),   // 12: wicket.v1.ConfirmEmailMfaSetupRequest
-	(*ConfirmEmailMfaSetupResponse)(nil),  // 13: wicket.v1.ConfirmEmailMfaSetupResponse
-	(*DisableEmailMfaRequest)(nil),        // 14: wicket.v1.DisableEmailMfaRequest
-	(*DisableEmailMfaResponse)(nil),       // 15: wicket.v1.DisableEmailMfaResponse
-	(*CreateEnrollmentTokenRequest)(nil),  // 16: wicket.v1.CreateEnrollmentTokenRequest
-	(*CreateEnrollmentTokenResponse)(nil), // 17: wicket.v1.CreateEnrollmentTokenResponse
-	(*ListDevicesRequest)(nil),            // 18: wicket.v1.ListDevicesRequest
-	(*ListDevicesResponse)(nil),           // 19: wicket.v1.ListDevicesResponse
-	(*DeleteDeviceRequest)(nil),           // 20: wicket.v1.DeleteDeviceRequest
-	(*DeleteDeviceResponse)(nil),          // 21: wicket.v1.DeleteDeviceResponse
-	(*timestamppb.Timestamp)(nil),         // 22: google.protobuf.Timestamp
-	(MfaMethod)(0),                        // 23: wicket.v1.MfaMethod
-	(*Device)(nil),                        // 24: wicket.v1.Device
+	(*SendLoginCodeRequest)(nil),          // 2: wicket.v1.SendLoginCodeRequest
+	(*SendLoginCodeResponse)(nil),         // 3: wicket.v1.SendLoginCodeResponse
+	(*FinishLoginRequest)(nil),            // 4: wicket.v1.FinishLoginRequest
+	(*GetProfileRequest)(nil),             // 5: wicket.v1.GetProfileRequest
+	(*GetProfileResponse)(nil),            // 6: wicket.v1.GetProfileResponse
+	(*BeginTotpSetupRequest)(nil),         // 7: wicket.v1.BeginTotpSetupRequest
+	(*BeginTotpSetupResponse)(nil),        // 8: wicket.v1.BeginTotpSetupResponse
+	(*ConfirmTotpSetupRequest)(nil),       // 9: wicket.v1.ConfirmTotpSetupRequest
+	(*ConfirmTotpSetupResponse)(nil),      // 10: wicket.v1.ConfirmTotpSetupResponse
+	(*DisableTotpRequest)(nil),            // 11: wicket.v1.DisableTotpRequest
+	(*DisableTotpResponse)(nil),           // 12: wicket.v1.DisableTotpResponse
+	(*BeginEmailMfaSetupRequest)(nil),     // 13: wicket.v1.BeginEmailMfaSetupRequest
+	(*BeginEmailMfaSetupResponse)(nil),    // 14: wicket.v1.BeginEmailMfaSetupResponse
+	(*ConfirmEmailMfaSetupRequest)(nil),   // 15: wicket.v1.ConfirmEmailMfaSetupRequest
+	(*ConfirmEmailMfaSetupResponse)(nil),  // 16: wicket.v1.ConfirmEmailMfaSetupResponse
+	(*DisableEmailMfaRequest)(nil),        // 17: wicket.v1.DisableEmailMfaRequest
+	(*DisableEmailMfaResponse)(nil),       // 18: wicket.v1.DisableEmailMfaResponse
+	(*CreateEnrollmentTokenRequest)(nil),  // 19: wicket.v1.CreateEnrollmentTokenRequest
+	(*CreateEnrollmentTokenResponse)(nil), // 20: wicket.v1.CreateEnrollmentTokenResponse
+	(*ListDevicesRequest)(nil),            // 21: wicket.v1.ListDevicesRequest
+	(*ListDevicesResponse)(nil),           // 22: wicket.v1.ListDevicesResponse
+	(*DeleteDeviceRequest)(nil),           // 23: wicket.v1.DeleteDeviceRequest
+	(*DeleteDeviceResponse)(nil),          // 24: wicket.v1.DeleteDeviceResponse
+	(*timestamppb.Timestamp)(nil),         // 25: google.protobuf.Timestamp
+	(MfaMethod)(0),                        // 26: wicket.v1.MfaMethod
+	(*Device)(nil),                        // 27: wicket.v1.Device
 }
 var file_wicket_v1_account_proto_depIdxs = []int32{
-	22, // 0: wicket.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	23, // 1: wicket.v1.GetProfileResponse.enabled_mfa_methods:type_name -> wicket.v1.MfaMethod
-	24, // 2: wicket.v1.GetProfileResponse.devices:type_name -> wicket.v1.Device
-	22, // 3: wicket.v1.BeginEmailMfaSetupResponse.expires_at:type_name -> google.protobuf.Timestamp
-	22, // 4: wicket.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	24, // 5: wicket.v1.ListDevicesResponse.devices:type_name -> wicket.v1.Device
-	0,  // 6: wicket.v1.AccountService.Login:input_type -> wicket.v1.LoginRequest
-	2,  // 7: wicket.v1.AccountService.GetProfile:input_type -> wicket.v1.GetProfileRequest
-	4,  // 8: wicket.v1.AccountService.BeginTotpSetup:input_type -> wicket.v1.BeginTotpSetupRequest
-	6,  // 9: wicket.v1.AccountService.ConfirmTotpSetup:input_type -> wicket.v1.ConfirmTotpSetupRequest
-	8,  // 10: wicket.v1.AccountService.DisableTotp:input_type -> wicket.v1.DisableTotpRequest
-	10, // 11: wicket.v1.AccountService.BeginEmailMfaSetup:input_type -> wicket.v1.BeginEmailMfaSetupRequest
-	12, // 12: wicket.v1.AccountService.ConfirmEmailMfaSetup:input_type -> wicket.v1.ConfirmEmailMfaSetupRequest
-	14, // 13: wicket.v1.AccountService.DisableEmailMfa:input_type -> wicket.v1.DisableEmailMfaRequest
-	16, // 14: wicket.v1.AccountService.CreateEnrollmentToken:input_type -> wicket.v1.CreateEnrollmentTokenRequest
-	18, // 15: wicket.v1.AccountService.ListDevices:input_type -> wicket.v1.ListDevicesRequest
-	20, // 16: wicket.v1.AccountService.DeleteDevice:input_type -> wicket.v1.DeleteDeviceRequest
-	1,  // 17: wicket.v1.AccountService.Login:output_type -> wicket.v1.LoginResponse
-	3,  // 18: wicket.v1.AccountService.GetProfile:output_type -> wicket.v1.GetProfileResponse
-	5,  // 19: wicket.v1.AccountService.BeginTotpSetup:output_type -> wicket.v1.BeginTotpSetupResponse
-	7,  // 20: wicket.v1.AccountService.ConfirmTotpSetup:output_type -> wicket.v1.ConfirmTotpSetupResponse
-	9,  // 21: wicket.v1.AccountService.DisableTotp:output_type -> wicket.v1.DisableTotpResponse
-	11, // 22: wicket.v1.AccountService.BeginEmailMfaSetup:output_type -> wicket.v1.BeginEmailMfaSetupResponse
-	13, // 23: wicket.v1.AccountService.ConfirmEmailMfaSetup:output_type -> wicket.v1.ConfirmEmailMfaSetupResponse
-	15, // 24: wicket.v1.AccountService.DisableEmailMfa:output_type -> wicket.v1.DisableEmailMfaResponse
-	17, // 25: wicket.v1.AccountService.CreateEnrollmentToken:output_type -> wicket.v1.CreateEnrollmentTokenResponse
-	19, // 26: wicket.v1.AccountService.ListDevices:output_type -> wicket.v1.ListDevicesResponse
-	21, // 27: wicket.v1.AccountService.DeleteDevice:output_type -> wicket.v1.DeleteDeviceResponse
-	17, // [17:28] is the sub-list for method output_type
-	6,  // [6:17] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	25, // 0: wicket.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	26, // 1: wicket.v1.LoginResponse.mfa_methods:type_name -> wicket.v1.MfaMethod
+	25, // 2: wicket.v1.SendLoginCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	26, // 3: wicket.v1.GetProfileResponse.enabled_mfa_methods:type_name -> wicket.v1.MfaMethod
+	27, // 4: wicket.v1.GetProfileResponse.devices:type_name -> wicket.v1.Device
+	25, // 5: wicket.v1.BeginEmailMfaSetupResponse.expires_at:type_name -> google.protobuf.Timestamp
+	25, // 6: wicket.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	27, // 7: wicket.v1.ListDevicesResponse.devices:type_name -> wicket.v1.Device
+	0,  // 8: wicket.v1.AccountService.Login:input_type -> wicket.v1.LoginRequest
+	2,  // 9: wicket.v1.AccountService.SendLoginCode:input_type -> wicket.v1.SendLoginCodeRequest
+	4,  // 10: wicket.v1.AccountService.FinishLogin:input_type -> wicket.v1.FinishLoginRequest
+	5,  // 11: wicket.v1.AccountService.GetProfile:input_type -> wicket.v1.GetProfileRequest
+	7,  // 12: wicket.v1.AccountService.BeginTotpSetup:input_type -> wicket.v1.BeginTotpSetupRequest
+	9,  // 13: wicket.v1.AccountService.ConfirmTotpSetup:input_type -> wicket.v1.ConfirmTotpSetupRequest
+	11, // 14: wicket.v1.AccountService.DisableTotp:input_type -> wicket.v1.DisableTotpRequest
+	13, // 15: wicket.v1.AccountService.BeginEmailMfaSetup:input_type -> wicket.v1.BeginEmailMfaSetupRequest
+	15, // 16: wicket.v1.AccountService.ConfirmEmailMfaSetup:input_type -> wicket.v1.ConfirmEmailMfaSetupRequest
+	17, // 17: wicket.v1.AccountService.DisableEmailMfa:input_type -> wicket.v1.DisableEmailMfaRequest
+	19, // 18: wicket.v1.AccountService.CreateEnrollmentToken:input_type -> wicket.v1.CreateEnrollmentTokenRequest
+	21, // 19: wicket.v1.AccountService.ListDevices:input_type -> wicket.v1.ListDevicesRequest
+	23, // 20: wicket.v1.AccountService.DeleteDevice:input_type -> wicket.v1.DeleteDeviceRequest
+	1,  // 21: wicket.v1.AccountService.Login:output_type -> wicket.v1.LoginResponse
+	3,  // 22: wicket.v1.AccountService.SendLoginCode:output_type -> wicket.v1.SendLoginCodeResponse
+	1,  // 23: wicket.v1.AccountService.FinishLogin:output_type -> wicket.v1.LoginResponse
+	6,  // 24: wicket.v1.AccountService.GetProfile:output_type -> wicket.v1.GetProfileResponse
+	8,  // 25: wicket.v1.AccountService.BeginTotpSetup:output_type -> wicket.v1.BeginTotpSetupResponse
+	10, // 26: wicket.v1.AccountService.ConfirmTotpSetup:output_type -> wicket.v1.ConfirmTotpSetupResponse
+	12, // 27: wicket.v1.AccountService.DisableTotp:output_type -> wicket.v1.DisableTotpResponse
+	14, // 28: wicket.v1.AccountService.BeginEmailMfaSetup:output_type -> wicket.v1.BeginEmailMfaSetupResponse
+	16, // 29: wicket.v1.AccountService.ConfirmEmailMfaSetup:output_type -> wicket.v1.ConfirmEmailMfaSetupResponse
+	18, // 30: wicket.v1.AccountService.DisableEmailMfa:output_type -> wicket.v1.DisableEmailMfaResponse
+	20, // 31: wicket.v1.AccountService.CreateEnrollmentToken:output_type -> wicket.v1.CreateEnrollmentTokenResponse
+	22, // 32: wicket.v1.AccountService.ListDevices:output_type -> wicket.v1.ListDevicesResponse
+	24, // 33: wicket.v1.AccountService.DeleteDevice:output_type -> wicket.v1.DeleteDeviceResponse
+	21, // [21:34] is the sub-list for method output_type
+	8,  // [8:21] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_wicket_v1_account_proto_init() }
@@ -1177,7 +1369,7 @@ func file_wicket_v1_account_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wicket_v1_account_proto_rawDesc), len(file_wicket_v1_account_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -9,6 +9,7 @@ package wicketv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -1543,8 +1544,12 @@ func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
 }
 
 type CreateGatewayTokenRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	LocationId    string                 `protobuf:"bytes,1,opt,name=location_id,json=locationId,proto3" json:"location_id,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	LocationId string                 `protobuf:"bytes,1,opt,name=location_id,json=locationId,proto3" json:"location_id,omitempty"`
+	// A name for people ("office-gw-1"); optional.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// When the token stops working; unset: never.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1586,9 +1591,24 @@ func (x *CreateGatewayTokenRequest) GetLocationId() string {
 	return ""
 }
 
+func (x *CreateGatewayTokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateGatewayTokenRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
 type CreateGatewayTokenResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	GatewayToken  string                 `protobuf:"bytes,1,opt,name=gateway_token,json=gatewayToken,proto3" json:"gateway_token,omitempty"`
+	Token         *GatewayToken          `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1630,11 +1650,271 @@ func (x *CreateGatewayTokenResponse) GetGatewayToken() string {
 	return ""
 }
 
+func (x *CreateGatewayTokenResponse) GetToken() *GatewayToken {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+// GatewayToken is what an admin sees of a gateway token (never the token itself).
+type GatewayToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	LocationId    string                 `protobuf:"bytes,2,opt,name=location_id,json=locationId,proto3" json:"location_id,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	LastUsedAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayToken) Reset() {
+	*x = GatewayToken{}
+	mi := &file_wicket_v1_admin_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayToken) ProtoMessage() {}
+
+func (x *GatewayToken) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_admin_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayToken.ProtoReflect.Descriptor instead.
+func (*GatewayToken) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_admin_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GatewayToken) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GatewayToken) GetLocationId() string {
+	if x != nil {
+		return x.LocationId
+	}
+	return ""
+}
+
+func (x *GatewayToken) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GatewayToken) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *GatewayToken) GetLastUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUsedAt
+	}
+	return nil
+}
+
+func (x *GatewayToken) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+type ListGatewayTokensRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LocationId    string                 `protobuf:"bytes,1,opt,name=location_id,json=locationId,proto3" json:"location_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGatewayTokensRequest) Reset() {
+	*x = ListGatewayTokensRequest{}
+	mi := &file_wicket_v1_admin_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGatewayTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGatewayTokensRequest) ProtoMessage() {}
+
+func (x *ListGatewayTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_admin_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGatewayTokensRequest.ProtoReflect.Descriptor instead.
+func (*ListGatewayTokensRequest) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_admin_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListGatewayTokensRequest) GetLocationId() string {
+	if x != nil {
+		return x.LocationId
+	}
+	return ""
+}
+
+type ListGatewayTokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*GatewayToken        `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGatewayTokensResponse) Reset() {
+	*x = ListGatewayTokensResponse{}
+	mi := &file_wicket_v1_admin_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGatewayTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGatewayTokensResponse) ProtoMessage() {}
+
+func (x *ListGatewayTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_admin_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGatewayTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListGatewayTokensResponse) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_admin_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListGatewayTokensResponse) GetTokens() []*GatewayToken {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+type RevokeGatewayTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeGatewayTokenRequest) Reset() {
+	*x = RevokeGatewayTokenRequest{}
+	mi := &file_wicket_v1_admin_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeGatewayTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeGatewayTokenRequest) ProtoMessage() {}
+
+func (x *RevokeGatewayTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_admin_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeGatewayTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeGatewayTokenRequest) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_admin_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *RevokeGatewayTokenRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RevokeGatewayTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeGatewayTokenResponse) Reset() {
+	*x = RevokeGatewayTokenResponse{}
+	mi := &file_wicket_v1_admin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeGatewayTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeGatewayTokenResponse) ProtoMessage() {}
+
+func (x *RevokeGatewayTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_admin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeGatewayTokenResponse.ProtoReflect.Descriptor instead.
+func (*RevokeGatewayTokenResponse) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_admin_proto_rawDescGZIP(), []int{38}
+}
+
 var File_wicket_v1_admin_proto protoreflect.FileDescriptor
 
 const file_wicket_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x15wicket/v1/admin.proto\x12\twicket.v1\x1a\x15wicket/v1/types.proto\"\x16\n" +
+	"\x15wicket/v1/admin.proto\x12\twicket.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15wicket/v1/types.proto\"\x16\n" +
 	"\x14ListLocationsRequest\"J\n" +
 	"\x15ListLocationsResponse\x121\n" +
 	"\tlocations\x18\x01 \x03(\v2\x13.wicket.v1.LocationR\tlocations\"$\n" +
@@ -1714,12 +1994,35 @@ const file_wicket_v1_admin_proto_rawDesc = "" +
 	"\x06action\x18\x03 \x01(\tR\x06action\x12\x14\n" +
 	"\x05actor\x18\x04 \x01(\tR\x05actor\"H\n" +
 	"\x17ListAuditEventsResponse\x12-\n" +
-	"\x06events\x18\x01 \x03(\v2\x15.wicket.v1.AuditEventR\x06events\"<\n" +
+	"\x06events\x18\x01 \x03(\v2\x15.wicket.v1.AuditEventR\x06events\"\x8b\x01\n" +
 	"\x19CreateGatewayTokenRequest\x12\x1f\n" +
 	"\vlocation_id\x18\x01 \x01(\tR\n" +
-	"locationId\"A\n" +
+	"locationId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x129\n" +
+	"\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"p\n" +
 	"\x1aCreateGatewayTokenResponse\x12#\n" +
-	"\rgateway_token\x18\x01 \x01(\tR\fgatewayToken2\xae\v\n" +
+	"\rgateway_token\x18\x01 \x01(\tR\fgatewayToken\x12-\n" +
+	"\x05token\x18\x02 \x01(\v2\x17.wicket.v1.GatewayTokenR\x05token\"\x87\x02\n" +
+	"\fGatewayToken\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\vlocation_id\x18\x02 \x01(\tR\n" +
+	"locationId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x129\n" +
+	"\n" +
+	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12<\n" +
+	"\flast_used_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastUsedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\";\n" +
+	"\x18ListGatewayTokensRequest\x12\x1f\n" +
+	"\vlocation_id\x18\x01 \x01(\tR\n" +
+	"locationId\"L\n" +
+	"\x19ListGatewayTokensResponse\x12/\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x17.wicket.v1.GatewayTokenR\x06tokens\"+\n" +
+	"\x19RevokeGatewayTokenRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x1c\n" +
+	"\x1aRevokeGatewayTokenResponse2\xf1\f\n" +
 	"\fAdminService\x12R\n" +
 	"\rListLocations\x12\x1f.wicket.v1.ListLocationsRequest\x1a .wicket.v1.ListLocationsResponse\x12L\n" +
 	"\vGetLocation\x12\x1d.wicket.v1.GetLocationRequest\x1a\x1e.wicket.v1.GetLocationResponse\x12U\n" +
@@ -1740,7 +2043,9 @@ const file_wicket_v1_admin_proto_rawDesc = "" +
 	"\fListSessions\x12\x1e.wicket.v1.ListSessionsRequest\x1a\x1f.wicket.v1.ListSessionsResponse\x12^\n" +
 	"\x11DisconnectSession\x12#.wicket.v1.DisconnectSessionRequest\x1a$.wicket.v1.DisconnectSessionResponse\x12X\n" +
 	"\x0fListAuditEvents\x12!.wicket.v1.ListAuditEventsRequest\x1a\".wicket.v1.ListAuditEventsResponse\x12a\n" +
-	"\x12CreateGatewayToken\x12$.wicket.v1.CreateGatewayTokenRequest\x1a%.wicket.v1.CreateGatewayTokenResponseB\x9b\x01\n" +
+	"\x12CreateGatewayToken\x12$.wicket.v1.CreateGatewayTokenRequest\x1a%.wicket.v1.CreateGatewayTokenResponse\x12^\n" +
+	"\x11ListGatewayTokens\x12#.wicket.v1.ListGatewayTokensRequest\x1a$.wicket.v1.ListGatewayTokensResponse\x12a\n" +
+	"\x12RevokeGatewayToken\x12$.wicket.v1.RevokeGatewayTokenRequest\x1a%.wicket.v1.RevokeGatewayTokenResponseB\x9b\x01\n" +
 	"\rcom.wicket.v1B\n" +
 	"AdminProtoP\x01Z9github.com/wicket-vpn/wicket/proto/gen/wicket/v1;wicketv1\xa2\x02\x03WXX\xaa\x02\tWicket.V1\xca\x02\tWicket\\V1\xe2\x02\x15Wicket\\V1\\GPBMetadata\xea\x02\n" +
 	"Wicket::V1b\x06proto3"
@@ -1757,7 +2062,7 @@ func file_wicket_v1_admin_proto_rawDescGZIP() []byte {
 	return file_wicket_v1_admin_proto_rawDescData
 }
 
-var file_wicket_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_wicket_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_wicket_v1_admin_proto_goTypes = []any{
 	(*ListLocationsRequest)(nil),       // 0: wicket.v1.ListLocationsRequest
 	(*ListLocationsResponse)(nil),      // 1: wicket.v1.ListLocationsResponse
@@ -1793,65 +2098,81 @@ var file_wicket_v1_admin_proto_goTypes = []any{
 	(*ListAuditEventsResponse)(nil),    // 31: wicket.v1.ListAuditEventsResponse
 	(*CreateGatewayTokenRequest)(nil),  // 32: wicket.v1.CreateGatewayTokenRequest
 	(*CreateGatewayTokenResponse)(nil), // 33: wicket.v1.CreateGatewayTokenResponse
-	(*Location)(nil),                   // 34: wicket.v1.Location
-	(*User)(nil),                       // 35: wicket.v1.User
-	(SmtpTls)(0),                       // 36: wicket.v1.SmtpTls
-	(*Session)(nil),                    // 37: wicket.v1.Session
-	(*AuditEvent)(nil),                 // 38: wicket.v1.AuditEvent
+	(*GatewayToken)(nil),               // 34: wicket.v1.GatewayToken
+	(*ListGatewayTokensRequest)(nil),   // 35: wicket.v1.ListGatewayTokensRequest
+	(*ListGatewayTokensResponse)(nil),  // 36: wicket.v1.ListGatewayTokensResponse
+	(*RevokeGatewayTokenRequest)(nil),  // 37: wicket.v1.RevokeGatewayTokenRequest
+	(*RevokeGatewayTokenResponse)(nil), // 38: wicket.v1.RevokeGatewayTokenResponse
+	(*Location)(nil),                   // 39: wicket.v1.Location
+	(*User)(nil),                       // 40: wicket.v1.User
+	(SmtpTls)(0),                       // 41: wicket.v1.SmtpTls
+	(*Session)(nil),                    // 42: wicket.v1.Session
+	(*AuditEvent)(nil),                 // 43: wicket.v1.AuditEvent
+	(*timestamppb.Timestamp)(nil),      // 44: google.protobuf.Timestamp
 }
 var file_wicket_v1_admin_proto_depIdxs = []int32{
-	34, // 0: wicket.v1.ListLocationsResponse.locations:type_name -> wicket.v1.Location
-	34, // 1: wicket.v1.GetLocationResponse.location:type_name -> wicket.v1.Location
-	34, // 2: wicket.v1.CreateLocationRequest.location:type_name -> wicket.v1.Location
-	34, // 3: wicket.v1.CreateLocationResponse.location:type_name -> wicket.v1.Location
-	34, // 4: wicket.v1.UpdateLocationRequest.location:type_name -> wicket.v1.Location
-	34, // 5: wicket.v1.UpdateLocationResponse.location:type_name -> wicket.v1.Location
-	35, // 6: wicket.v1.CreateUserResponse.user:type_name -> wicket.v1.User
-	35, // 7: wicket.v1.ListUsersResponse.users:type_name -> wicket.v1.User
-	35, // 8: wicket.v1.UpdateUserResponse.user:type_name -> wicket.v1.User
-	36, // 9: wicket.v1.GetSmtpSettingsResponse.tls:type_name -> wicket.v1.SmtpTls
-	36, // 10: wicket.v1.UpdateSmtpSettingsRequest.tls:type_name -> wicket.v1.SmtpTls
-	37, // 11: wicket.v1.ListSessionsResponse.sessions:type_name -> wicket.v1.Session
-	38, // 12: wicket.v1.ListAuditEventsResponse.events:type_name -> wicket.v1.AuditEvent
-	0,  // 13: wicket.v1.AdminService.ListLocations:input_type -> wicket.v1.ListLocationsRequest
-	2,  // 14: wicket.v1.AdminService.GetLocation:input_type -> wicket.v1.GetLocationRequest
-	4,  // 15: wicket.v1.AdminService.CreateLocation:input_type -> wicket.v1.CreateLocationRequest
-	6,  // 16: wicket.v1.AdminService.UpdateLocation:input_type -> wicket.v1.UpdateLocationRequest
-	8,  // 17: wicket.v1.AdminService.DeleteLocation:input_type -> wicket.v1.DeleteLocationRequest
-	10, // 18: wicket.v1.AdminService.CreateUser:input_type -> wicket.v1.CreateUserRequest
-	12, // 19: wicket.v1.AdminService.ListUsers:input_type -> wicket.v1.ListUsersRequest
-	14, // 20: wicket.v1.AdminService.UpdateUser:input_type -> wicket.v1.UpdateUserRequest
-	16, // 21: wicket.v1.AdminService.DeleteUser:input_type -> wicket.v1.DeleteUserRequest
-	18, // 22: wicket.v1.AdminService.ResetUserMfa:input_type -> wicket.v1.ResetUserMfaRequest
-	20, // 23: wicket.v1.AdminService.GetSmtpSettings:input_type -> wicket.v1.GetSmtpSettingsRequest
-	22, // 24: wicket.v1.AdminService.UpdateSmtpSettings:input_type -> wicket.v1.UpdateSmtpSettingsRequest
-	24, // 25: wicket.v1.AdminService.SendTestEmail:input_type -> wicket.v1.SendTestEmailRequest
-	26, // 26: wicket.v1.AdminService.ListSessions:input_type -> wicket.v1.ListSessionsRequest
-	28, // 27: wicket.v1.AdminService.DisconnectSession:input_type -> wicket.v1.DisconnectSessionRequest
-	30, // 28: wicket.v1.AdminService.ListAuditEvents:input_type -> wicket.v1.ListAuditEventsRequest
-	32, // 29: wicket.v1.AdminService.CreateGatewayToken:input_type -> wicket.v1.CreateGatewayTokenRequest
-	1,  // 30: wicket.v1.AdminService.ListLocations:output_type -> wicket.v1.ListLocationsResponse
-	3,  // 31: wicket.v1.AdminService.GetLocation:output_type -> wicket.v1.GetLocationResponse
-	5,  // 32: wicket.v1.AdminService.CreateLocation:output_type -> wicket.v1.CreateLocationResponse
-	7,  // 33: wicket.v1.AdminService.UpdateLocation:output_type -> wicket.v1.UpdateLocationResponse
-	9,  // 34: wicket.v1.AdminService.DeleteLocation:output_type -> wicket.v1.DeleteLocationResponse
-	11, // 35: wicket.v1.AdminService.CreateUser:output_type -> wicket.v1.CreateUserResponse
-	13, // 36: wicket.v1.AdminService.ListUsers:output_type -> wicket.v1.ListUsersResponse
-	15, // 37: wicket.v1.AdminService.UpdateUser:output_type -> wicket.v1.UpdateUserResponse
-	17, // 38: wicket.v1.AdminService.DeleteUser:output_type -> wicket.v1.DeleteUserResponse
-	19, // 39: wicket.v1.AdminService.ResetUserMfa:output_type -> wicket.v1.ResetUserMfaResponse
-	21, // 40: wicket.v1.AdminService.GetSmtpSettings:output_type -> wicket.v1.GetSmtpSettingsResponse
-	23, // 41: wicket.v1.AdminService.UpdateSmtpSettings:output_type -> wicket.v1.UpdateSmtpSettingsResponse
-	25, // 42: wicket.v1.AdminService.SendTestEmail:output_type -> wicket.v1.SendTestEmailResponse
-	27, // 43: wicket.v1.AdminService.ListSessions:output_type -> wicket.v1.ListSessionsResponse
-	29, // 44: wicket.v1.AdminService.DisconnectSession:output_type -> wicket.v1.DisconnectSessionResponse
-	31, // 45: wicket.v1.AdminService.ListAuditEvents:output_type -> wicket.v1.ListAuditEventsResponse
-	33, // 46: wicket.v1.AdminService.CreateGatewayToken:output_type -> wicket.v1.CreateGatewayTokenResponse
-	30, // [30:47] is the sub-list for method output_type
-	13, // [13:30] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	39, // 0: wicket.v1.ListLocationsResponse.locations:type_name -> wicket.v1.Location
+	39, // 1: wicket.v1.GetLocationResponse.location:type_name -> wicket.v1.Location
+	39, // 2: wicket.v1.CreateLocationRequest.location:type_name -> wicket.v1.Location
+	39, // 3: wicket.v1.CreateLocationResponse.location:type_name -> wicket.v1.Location
+	39, // 4: wicket.v1.UpdateLocationRequest.location:type_name -> wicket.v1.Location
+	39, // 5: wicket.v1.UpdateLocationResponse.location:type_name -> wicket.v1.Location
+	40, // 6: wicket.v1.CreateUserResponse.user:type_name -> wicket.v1.User
+	40, // 7: wicket.v1.ListUsersResponse.users:type_name -> wicket.v1.User
+	40, // 8: wicket.v1.UpdateUserResponse.user:type_name -> wicket.v1.User
+	41, // 9: wicket.v1.GetSmtpSettingsResponse.tls:type_name -> wicket.v1.SmtpTls
+	41, // 10: wicket.v1.UpdateSmtpSettingsRequest.tls:type_name -> wicket.v1.SmtpTls
+	42, // 11: wicket.v1.ListSessionsResponse.sessions:type_name -> wicket.v1.Session
+	43, // 12: wicket.v1.ListAuditEventsResponse.events:type_name -> wicket.v1.AuditEvent
+	44, // 13: wicket.v1.CreateGatewayTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 14: wicket.v1.CreateGatewayTokenResponse.token:type_name -> wicket.v1.GatewayToken
+	44, // 15: wicket.v1.GatewayToken.created_at:type_name -> google.protobuf.Timestamp
+	44, // 16: wicket.v1.GatewayToken.last_used_at:type_name -> google.protobuf.Timestamp
+	44, // 17: wicket.v1.GatewayToken.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 18: wicket.v1.ListGatewayTokensResponse.tokens:type_name -> wicket.v1.GatewayToken
+	0,  // 19: wicket.v1.AdminService.ListLocations:input_type -> wicket.v1.ListLocationsRequest
+	2,  // 20: wicket.v1.AdminService.GetLocation:input_type -> wicket.v1.GetLocationRequest
+	4,  // 21: wicket.v1.AdminService.CreateLocation:input_type -> wicket.v1.CreateLocationRequest
+	6,  // 22: wicket.v1.AdminService.UpdateLocation:input_type -> wicket.v1.UpdateLocationRequest
+	8,  // 23: wicket.v1.AdminService.DeleteLocation:input_type -> wicket.v1.DeleteLocationRequest
+	10, // 24: wicket.v1.AdminService.CreateUser:input_type -> wicket.v1.CreateUserRequest
+	12, // 25: wicket.v1.AdminService.ListUsers:input_type -> wicket.v1.ListUsersRequest
+	14, // 26: wicket.v1.AdminService.UpdateUser:input_type -> wicket.v1.UpdateUserRequest
+	16, // 27: wicket.v1.AdminService.DeleteUser:input_type -> wicket.v1.DeleteUserRequest
+	18, // 28: wicket.v1.AdminService.ResetUserMfa:input_type -> wicket.v1.ResetUserMfaRequest
+	20, // 29: wicket.v1.AdminService.GetSmtpSettings:input_type -> wicket.v1.GetSmtpSettingsRequest
+	22, // 30: wicket.v1.AdminService.UpdateSmtpSettings:input_type -> wicket.v1.UpdateSmtpSettingsRequest
+	24, // 31: wicket.v1.AdminService.SendTestEmail:input_type -> wicket.v1.SendTestEmailRequest
+	26, // 32: wicket.v1.AdminService.ListSessions:input_type -> wicket.v1.ListSessionsRequest
+	28, // 33: wicket.v1.AdminService.DisconnectSession:input_type -> wicket.v1.DisconnectSessionRequest
+	30, // 34: wicket.v1.AdminService.ListAuditEvents:input_type -> wicket.v1.ListAuditEventsRequest
+	32, // 35: wicket.v1.AdminService.CreateGatewayToken:input_type -> wicket.v1.CreateGatewayTokenRequest
+	35, // 36: wicket.v1.AdminService.ListGatewayTokens:input_type -> wicket.v1.ListGatewayTokensRequest
+	37, // 37: wicket.v1.AdminService.RevokeGatewayToken:input_type -> wicket.v1.RevokeGatewayTokenRequest
+	1,  // 38: wicket.v1.AdminService.ListLocations:output_type -> wicket.v1.ListLocationsResponse
+	3,  // 39: wicket.v1.AdminService.GetLocation:output_type -> wicket.v1.GetLocationResponse
+	5,  // 40: wicket.v1.AdminService.CreateLocation:output_type -> wicket.v1.CreateLocationResponse
+	7,  // 41: wicket.v1.AdminService.UpdateLocation:output_type -> wicket.v1.UpdateLocationResponse
+	9,  // 42: wicket.v1.AdminService.DeleteLocation:output_type -> wicket.v1.DeleteLocationResponse
+	11, // 43: wicket.v1.AdminService.CreateUser:output_type -> wicket.v1.CreateUserResponse
+	13, // 44: wicket.v1.AdminService.ListUsers:output_type -> wicket.v1.ListUsersResponse
+	15, // 45: wicket.v1.AdminService.UpdateUser:output_type -> wicket.v1.UpdateUserResponse
+	17, // 46: wicket.v1.AdminService.DeleteUser:output_type -> wicket.v1.DeleteUserResponse
+	19, // 47: wicket.v1.AdminService.ResetUserMfa:output_type -> wicket.v1.ResetUserMfaResponse
+	21, // 48: wicket.v1.AdminService.GetSmtpSettings:output_type -> wicket.v1.GetSmtpSettingsResponse
+	23, // 49: wicket.v1.AdminService.UpdateSmtpSettings:output_type -> wicket.v1.UpdateSmtpSettingsResponse
+	25, // 50: wicket.v1.AdminService.SendTestEmail:output_type -> wicket.v1.SendTestEmailResponse
+	27, // 51: wicket.v1.AdminService.ListSessions:output_type -> wicket.v1.ListSessionsResponse
+	29, // 52: wicket.v1.AdminService.DisconnectSession:output_type -> wicket.v1.DisconnectSessionResponse
+	31, // 53: wicket.v1.AdminService.ListAuditEvents:output_type -> wicket.v1.ListAuditEventsResponse
+	33, // 54: wicket.v1.AdminService.CreateGatewayToken:output_type -> wicket.v1.CreateGatewayTokenResponse
+	36, // 55: wicket.v1.AdminService.ListGatewayTokens:output_type -> wicket.v1.ListGatewayTokensResponse
+	38, // 56: wicket.v1.AdminService.RevokeGatewayToken:output_type -> wicket.v1.RevokeGatewayTokenResponse
+	38, // [38:57] is the sub-list for method output_type
+	19, // [19:38] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_wicket_v1_admin_proto_init() }
@@ -1866,7 +2187,7 @@ func file_wicket_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wicket_v1_admin_proto_rawDesc), len(file_wicket_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

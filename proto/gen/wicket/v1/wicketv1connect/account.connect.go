@@ -35,6 +35,12 @@ const (
 const (
 	// AccountServiceLoginProcedure is the fully-qualified name of the AccountService's Login RPC.
 	AccountServiceLoginProcedure = "/wicket.v1.AccountService/Login"
+	// AccountServiceSendLoginCodeProcedure is the fully-qualified name of the AccountService's
+	// SendLoginCode RPC.
+	AccountServiceSendLoginCodeProcedure = "/wicket.v1.AccountService/SendLoginCode"
+	// AccountServiceFinishLoginProcedure is the fully-qualified name of the AccountService's
+	// FinishLogin RPC.
+	AccountServiceFinishLoginProcedure = "/wicket.v1.AccountService/FinishLogin"
 	// AccountServiceGetProfileProcedure is the fully-qualified name of the AccountService's GetProfile
 	// RPC.
 	AccountServiceGetProfileProcedure = "/wicket.v1.AccountService/GetProfile"
@@ -69,8 +75,14 @@ const (
 
 // AccountServiceClient is a client for the wicket.v1.AccountService service.
 type AccountServiceClient interface {
-	// Login exchanges a password (and a TOTP code when the user has TOTP on) for a bearer token.
+	// Login checks a password. An account with a second factor gets a
+	// challenge (mfa_challenge, mfa_methods) to finish with FinishLogin, or
+	// signs in in one call with totp_code.
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
+	// SendLoginCode mails a sign-in code for a challenge from Login.
+	SendLoginCode(context.Context, *connect.Request[v1.SendLoginCodeRequest]) (*connect.Response[v1.SendLoginCodeResponse], error)
+	// FinishLogin proves the second factor of a challenge from Login and gives the token.
+	FinishLogin(context.Context, *connect.Request[v1.FinishLoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	// GetProfile returns the signed-in user.
 	GetProfile(context.Context, *connect.Request[v1.GetProfileRequest]) (*connect.Response[v1.GetProfileResponse], error)
 	// BeginTotpSetup makes a new TOTP secret to confirm.
@@ -108,6 +120,18 @@ func NewAccountServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			httpClient,
 			baseURL+AccountServiceLoginProcedure,
 			connect.WithSchema(accountServiceMethods.ByName("Login")),
+			connect.WithClientOptions(opts...),
+		),
+		sendLoginCode: connect.NewClient[v1.SendLoginCodeRequest, v1.SendLoginCodeResponse](
+			httpClient,
+			baseURL+AccountServiceSendLoginCodeProcedure,
+			connect.WithSchema(accountServiceMethods.ByName("SendLoginCode")),
+			connect.WithClientOptions(opts...),
+		),
+		finishLogin: connect.NewClient[v1.FinishLoginRequest, v1.LoginResponse](
+			httpClient,
+			baseURL+AccountServiceFinishLoginProcedure,
+			connect.WithSchema(accountServiceMethods.ByName("FinishLogin")),
 			connect.WithClientOptions(opts...),
 		),
 		getProfile: connect.NewClient[v1.GetProfileRequest, v1.GetProfileResponse](
@@ -176,6 +200,8 @@ func NewAccountServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 // accountServiceClient implements AccountServiceClient.
 type accountServiceClient struct {
 	login                 *connect.Client[v1.LoginRequest, v1.LoginResponse]
+	sendLoginCode         *connect.Client[v1.SendLoginCodeRequest, v1.SendLoginCodeResponse]
+	finishLogin           *connect.Client[v1.FinishLoginRequest, v1.LoginResponse]
 	getProfile            *connect.Client[v1.GetProfileRequest, v1.GetProfileResponse]
 	beginTotpSetup        *connect.Client[v1.BeginTotpSetupRequest, v1.BeginTotpSetupResponse]
 	confirmTotpSetup      *connect.Client[v1.ConfirmTotpSetupRequest, v1.ConfirmTotpSetupResponse]
@@ -191,6 +217,16 @@ type accountServiceClient struct {
 // Login calls wicket.v1.AccountService.Login.
 func (c *accountServiceClient) Login(ctx context.Context, req *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error) {
 	return c.login.CallUnary(ctx, req)
+}
+
+// SendLoginCode calls wicket.v1.AccountService.SendLoginCode.
+func (c *accountServiceClient) SendLoginCode(ctx context.Context, req *connect.Request[v1.SendLoginCodeRequest]) (*connect.Response[v1.SendLoginCodeResponse], error) {
+	return c.sendLoginCode.CallUnary(ctx, req)
+}
+
+// FinishLogin calls wicket.v1.AccountService.FinishLogin.
+func (c *accountServiceClient) FinishLogin(ctx context.Context, req *connect.Request[v1.FinishLoginRequest]) (*connect.Response[v1.LoginResponse], error) {
+	return c.finishLogin.CallUnary(ctx, req)
 }
 
 // GetProfile calls wicket.v1.AccountService.GetProfile.
@@ -245,8 +281,14 @@ func (c *accountServiceClient) DeleteDevice(ctx context.Context, req *connect.Re
 
 // AccountServiceHandler is an implementation of the wicket.v1.AccountService service.
 type AccountServiceHandler interface {
-	// Login exchanges a password (and a TOTP code when the user has TOTP on) for a bearer token.
+	// Login checks a password. An account with a second factor gets a
+	// challenge (mfa_challenge, mfa_methods) to finish with FinishLogin, or
+	// signs in in one call with totp_code.
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
+	// SendLoginCode mails a sign-in code for a challenge from Login.
+	SendLoginCode(context.Context, *connect.Request[v1.SendLoginCodeRequest]) (*connect.Response[v1.SendLoginCodeResponse], error)
+	// FinishLogin proves the second factor of a challenge from Login and gives the token.
+	FinishLogin(context.Context, *connect.Request[v1.FinishLoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	// GetProfile returns the signed-in user.
 	GetProfile(context.Context, *connect.Request[v1.GetProfileRequest]) (*connect.Response[v1.GetProfileResponse], error)
 	// BeginTotpSetup makes a new TOTP secret to confirm.
@@ -280,6 +322,18 @@ func NewAccountServiceHandler(svc AccountServiceHandler, opts ...connect.Handler
 		AccountServiceLoginProcedure,
 		svc.Login,
 		connect.WithSchema(accountServiceMethods.ByName("Login")),
+		connect.WithHandlerOptions(opts...),
+	)
+	accountServiceSendLoginCodeHandler := connect.NewUnaryHandler(
+		AccountServiceSendLoginCodeProcedure,
+		svc.SendLoginCode,
+		connect.WithSchema(accountServiceMethods.ByName("SendLoginCode")),
+		connect.WithHandlerOptions(opts...),
+	)
+	accountServiceFinishLoginHandler := connect.NewUnaryHandler(
+		AccountServiceFinishLoginProcedure,
+		svc.FinishLogin,
+		connect.WithSchema(accountServiceMethods.ByName("FinishLogin")),
 		connect.WithHandlerOptions(opts...),
 	)
 	accountServiceGetProfileHandler := connect.NewUnaryHandler(
@@ -346,6 +400,10 @@ func NewAccountServiceHandler(svc AccountServiceHandler, opts ...connect.Handler
 		switch r.URL.Path {
 		case AccountServiceLoginProcedure:
 			accountServiceLoginHandler.ServeHTTP(w, r)
+		case AccountServiceSendLoginCodeProcedure:
+			accountServiceSendLoginCodeHandler.ServeHTTP(w, r)
+		case AccountServiceFinishLoginProcedure:
+			accountServiceFinishLoginHandler.ServeHTTP(w, r)
 		case AccountServiceGetProfileProcedure:
 			accountServiceGetProfileHandler.ServeHTTP(w, r)
 		case AccountServiceBeginTotpSetupProcedure:
@@ -377,6 +435,14 @@ type UnimplementedAccountServiceHandler struct{}
 
 func (UnimplementedAccountServiceHandler) Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.AccountService.Login is not implemented"))
+}
+
+func (UnimplementedAccountServiceHandler) SendLoginCode(context.Context, *connect.Request[v1.SendLoginCodeRequest]) (*connect.Response[v1.SendLoginCodeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.AccountService.SendLoginCode is not implemented"))
+}
+
+func (UnimplementedAccountServiceHandler) FinishLogin(context.Context, *connect.Request[v1.FinishLoginRequest]) (*connect.Response[v1.LoginResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.AccountService.FinishLogin is not implemented"))
 }
 
 func (UnimplementedAccountServiceHandler) GetProfile(context.Context, *connect.Request[v1.GetProfileRequest]) (*connect.Response[v1.GetProfileResponse], error) {

@@ -80,6 +80,12 @@ const (
 	// AdminServiceCreateGatewayTokenProcedure is the fully-qualified name of the AdminService's
 	// CreateGatewayToken RPC.
 	AdminServiceCreateGatewayTokenProcedure = "/wicket.v1.AdminService/CreateGatewayToken"
+	// AdminServiceListGatewayTokensProcedure is the fully-qualified name of the AdminService's
+	// ListGatewayTokens RPC.
+	AdminServiceListGatewayTokensProcedure = "/wicket.v1.AdminService/ListGatewayTokens"
+	// AdminServiceRevokeGatewayTokenProcedure is the fully-qualified name of the AdminService's
+	// RevokeGatewayToken RPC.
+	AdminServiceRevokeGatewayTokenProcedure = "/wicket.v1.AdminService/RevokeGatewayToken"
 )
 
 // AdminServiceClient is a client for the wicket.v1.AdminService service.
@@ -105,6 +111,10 @@ type AdminServiceClient interface {
 	ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error)
 	// CreateGatewayToken makes a token a gateway of the location authenticates with.
 	CreateGatewayToken(context.Context, *connect.Request[v1.CreateGatewayTokenRequest]) (*connect.Response[v1.CreateGatewayTokenResponse], error)
+	// ListGatewayTokens lists a location's gateway tokens (all locations when location_id is empty).
+	ListGatewayTokens(context.Context, *connect.Request[v1.ListGatewayTokensRequest]) (*connect.Response[v1.ListGatewayTokensResponse], error)
+	// RevokeGatewayToken revokes a gateway token; a gateway connected with it is dropped at once.
+	RevokeGatewayToken(context.Context, *connect.Request[v1.RevokeGatewayTokenRequest]) (*connect.Response[v1.RevokeGatewayTokenResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the wicket.v1.AdminService service. By default, it
@@ -220,6 +230,18 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("CreateGatewayToken")),
 			connect.WithClientOptions(opts...),
 		),
+		listGatewayTokens: connect.NewClient[v1.ListGatewayTokensRequest, v1.ListGatewayTokensResponse](
+			httpClient,
+			baseURL+AdminServiceListGatewayTokensProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListGatewayTokens")),
+			connect.WithClientOptions(opts...),
+		),
+		revokeGatewayToken: connect.NewClient[v1.RevokeGatewayTokenRequest, v1.RevokeGatewayTokenResponse](
+			httpClient,
+			baseURL+AdminServiceRevokeGatewayTokenProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("RevokeGatewayToken")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -242,6 +264,8 @@ type adminServiceClient struct {
 	disconnectSession  *connect.Client[v1.DisconnectSessionRequest, v1.DisconnectSessionResponse]
 	listAuditEvents    *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
 	createGatewayToken *connect.Client[v1.CreateGatewayTokenRequest, v1.CreateGatewayTokenResponse]
+	listGatewayTokens  *connect.Client[v1.ListGatewayTokensRequest, v1.ListGatewayTokensResponse]
+	revokeGatewayToken *connect.Client[v1.RevokeGatewayTokenRequest, v1.RevokeGatewayTokenResponse]
 }
 
 // ListLocations calls wicket.v1.AdminService.ListLocations.
@@ -329,6 +353,16 @@ func (c *adminServiceClient) CreateGatewayToken(ctx context.Context, req *connec
 	return c.createGatewayToken.CallUnary(ctx, req)
 }
 
+// ListGatewayTokens calls wicket.v1.AdminService.ListGatewayTokens.
+func (c *adminServiceClient) ListGatewayTokens(ctx context.Context, req *connect.Request[v1.ListGatewayTokensRequest]) (*connect.Response[v1.ListGatewayTokensResponse], error) {
+	return c.listGatewayTokens.CallUnary(ctx, req)
+}
+
+// RevokeGatewayToken calls wicket.v1.AdminService.RevokeGatewayToken.
+func (c *adminServiceClient) RevokeGatewayToken(ctx context.Context, req *connect.Request[v1.RevokeGatewayTokenRequest]) (*connect.Response[v1.RevokeGatewayTokenResponse], error) {
+	return c.revokeGatewayToken.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the wicket.v1.AdminService service.
 type AdminServiceHandler interface {
 	ListLocations(context.Context, *connect.Request[v1.ListLocationsRequest]) (*connect.Response[v1.ListLocationsResponse], error)
@@ -352,6 +386,10 @@ type AdminServiceHandler interface {
 	ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error)
 	// CreateGatewayToken makes a token a gateway of the location authenticates with.
 	CreateGatewayToken(context.Context, *connect.Request[v1.CreateGatewayTokenRequest]) (*connect.Response[v1.CreateGatewayTokenResponse], error)
+	// ListGatewayTokens lists a location's gateway tokens (all locations when location_id is empty).
+	ListGatewayTokens(context.Context, *connect.Request[v1.ListGatewayTokensRequest]) (*connect.Response[v1.ListGatewayTokensResponse], error)
+	// RevokeGatewayToken revokes a gateway token; a gateway connected with it is dropped at once.
+	RevokeGatewayToken(context.Context, *connect.Request[v1.RevokeGatewayTokenRequest]) (*connect.Response[v1.RevokeGatewayTokenResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -463,6 +501,18 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("CreateGatewayToken")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceListGatewayTokensHandler := connect.NewUnaryHandler(
+		AdminServiceListGatewayTokensProcedure,
+		svc.ListGatewayTokens,
+		connect.WithSchema(adminServiceMethods.ByName("ListGatewayTokens")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceRevokeGatewayTokenHandler := connect.NewUnaryHandler(
+		AdminServiceRevokeGatewayTokenProcedure,
+		svc.RevokeGatewayToken,
+		connect.WithSchema(adminServiceMethods.ByName("RevokeGatewayToken")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/wicket.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceListLocationsProcedure:
@@ -499,6 +549,10 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceListAuditEventsHandler.ServeHTTP(w, r)
 		case AdminServiceCreateGatewayTokenProcedure:
 			adminServiceCreateGatewayTokenHandler.ServeHTTP(w, r)
+		case AdminServiceListGatewayTokensProcedure:
+			adminServiceListGatewayTokensHandler.ServeHTTP(w, r)
+		case AdminServiceRevokeGatewayTokenProcedure:
+			adminServiceRevokeGatewayTokenHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -574,4 +628,12 @@ func (UnimplementedAdminServiceHandler) ListAuditEvents(context.Context, *connec
 
 func (UnimplementedAdminServiceHandler) CreateGatewayToken(context.Context, *connect.Request[v1.CreateGatewayTokenRequest]) (*connect.Response[v1.CreateGatewayTokenResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.AdminService.CreateGatewayToken is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListGatewayTokens(context.Context, *connect.Request[v1.ListGatewayTokensRequest]) (*connect.Response[v1.ListGatewayTokensResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.AdminService.ListGatewayTokens is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) RevokeGatewayToken(context.Context, *connect.Request[v1.RevokeGatewayTokenRequest]) (*connect.Response[v1.RevokeGatewayTokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.AdminService.RevokeGatewayToken is not implemented"))
 }
