@@ -23,7 +23,7 @@ func envMasterKey() string { return os.Getenv("WICKET_MASTER_KEY") }
 
 func serveCmd() *cobra.Command {
 	var o daemon.Options
-	var listen, logLevel, logFormat, gw string
+	var listen, logLevel, logFormat, gw, adminMFA string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server",
@@ -42,6 +42,13 @@ func serveCmd() *cobra.Command {
 			o.Log = log
 			if o.Gateway, err = gateway.ParseMode(gw); err != nil {
 				return err
+			}
+			switch adminMFA {
+			case "required":
+			case "optional":
+				o.AdminMFAOptional = true
+			default:
+				return fmt.Errorf("--admin-mfa: %q is neither required nor optional", adminMFA)
 			}
 			o.MasterKey = envMasterKey()
 			ln, err := net.Listen("tcp", listen)
@@ -76,6 +83,7 @@ func serveCmd() *cobra.Command {
 	f.DurationVar(&o.IdleInterval, "idle-check-interval", time.Minute, "how often idle sessions are looked for")
 	f.StringVar(&gw, "gateway", "netstack", "embedded WireGuard gateway: netstack (no privileges), tun (needs CAP_NET_ADMIN) or off")
 	f.DurationVar(&o.StatsInterval, "stats-interval", 30*time.Second, "how often the embedded gateway reports peer statistics")
+	f.StringVar(&adminMFA, "admin-mfa", "required", "required: admins must set up a second factor before any admin page or call; optional: they may use a password alone")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

@@ -2,22 +2,26 @@ package api
 
 import (
 	"context"
-	"errors"
 
 	"connectrpc.com/connect"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/server/internal/service"
 )
 
 type accountService struct{ *API }
 
 func (a *accountService) Login(ctx context.Context, req *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error) {
 	m := req.Msg
-	tok, exp, err := a.svc.Login(ctx, m.GetUsername(), m.GetPassword(), m.GetTotpCode(), remote(req.Peer()))
+	in, err := a.svc.Login(ctx, m.GetUsername(), m.GetPassword(), m.GetTotpCode(), remote(req.Peer()))
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&v1.LoginResponse{Token: tok, ExpiresAt: ts(exp)}), nil
+	return connect.NewResponse(signInPB(in)), nil
+}
+
+func signInPB(in service.SignIn) *v1.LoginResponse {
+	return &v1.LoginResponse{Token: in.Token, ExpiresAt: ts(in.ExpiresAt), MfaChallenge: in.Challenge, MfaMethods: methods(in.Methods)}
 }
 
 func (a *accountService) GetProfile(ctx context.Context, req *connect.Request[v1.GetProfileRequest]) (*connect.Response[v1.GetProfileResponse], error) {
@@ -144,9 +148,17 @@ func (a *accountService) DeleteDevice(ctx context.Context, req *connect.Request[
 }
 
 func (a *accountService) SendLoginCode(ctx context.Context, req *connect.Request[v1.SendLoginCodeRequest]) (*connect.Response[v1.SendLoginCodeResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("not implemented yet"))
+	e, err := a.svc.SendLoginCode(ctx, req.Msg.GetMfaChallenge(), remote(req.Peer()))
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.SendLoginCodeResponse{SentTo: e.SentTo, ExpiresAt: ts(e.ExpiresAt)}), nil
 }
 
 func (a *accountService) FinishLogin(ctx context.Context, req *connect.Request[v1.FinishLoginRequest]) (*connect.Response[v1.LoginResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("not implemented yet"))
+	in, err := a.svc.FinishLogin(ctx, req.Msg.GetMfaChallenge(), req.Msg.GetCode(), remote(req.Peer()))
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(signInPB(in)), nil
 }

@@ -190,33 +190,36 @@ func TestTOTPReplayRefused(t *testing.T) {
 	s, loc, u, d := totpSetup(t)
 	t0 := s.Clock.Now()
 
-	// A code is good for one FinishMfa only, even on another challenge.
+	// A code is good for one FinishMfa only, even on another challenge. A
+	// replay is told so with the wait for the next code, and is not a wrong
+	// try: the person's app still shows it.
 	code := totpAt(t, u.TOTPSecret, t0)
 	mfaFinishOK(t, s, mfaStart(t, s, d, loc.Id, methodTOTP).ChallengeToken, code)
 	s.Clock.Advance(10 * time.Second) // still the same step
 	c2 := mfaStart(t, s, d, loc.Id, methodTOTP).ChallengeToken
 	_, err := mfaFinish(s, c2, code)
-	wantCode(t, err, connect.CodeUnauthenticated, "Invalid code (4 tries left)")
+	wait := int(mfa.Period/time.Second) - int(s.Clock.Now().Unix()%int64(mfa.Period/time.Second))
+	wantCode(t, err, connect.CodeUnauthenticated, fmt.Sprintf("This code was already used — wait for the next one (%d s).", wait))
 
 	// The previous step's code is accepted once (a phone a little behind).
 	prev := totpAt(t, u.TOTPSecret, t0.Add(-mfa.Period))
 	mfaFinishOK(t, s, c2, prev)
 	c3 := mfaStart(t, s, d, loc.Id, methodTOTP).ChallengeToken
 	_, err = mfaFinish(s, c3, prev)
-	wantCode(t, err, connect.CodeUnauthenticated, "Invalid code (4 tries left)")
+	wantCodeContains(t, err, connect.CodeUnauthenticated, "This code was already used — wait for the next one")
 
 	// So is the next step's (a phone a little ahead).
 	next := totpAt(t, u.TOTPSecret, t0.Add(mfa.Period))
 	mfaFinishOK(t, s, c3, next)
 	c4 := mfaStart(t, s, d, loc.Id, methodTOTP).ChallengeToken
 	_, err = mfaFinish(s, c4, next)
-	wantCode(t, err, connect.CodeUnauthenticated, "Invalid code (4 tries left)")
+	wantCodeContains(t, err, connect.CodeUnauthenticated, "This code was already used — wait for the next one")
 
 	// Two steps away is too far either way.
 	for i, off := range []time.Duration{-2 * mfa.Period, 2 * mfa.Period} {
 		far := totpAt(t, u.TOTPSecret, t0.Add(off))
 		_, err = mfaFinish(s, c4, far)
-		wantCode(t, err, connect.CodeUnauthenticated, fmt.Sprintf("Invalid code (%d tries left)", 3-i))
+		wantCode(t, err, connect.CodeUnauthenticated, fmt.Sprintf("Invalid code (%d tries left)", 4-i))
 	}
 
 	// The same rules hold when the clock, not the phone, has moved on: a code
@@ -226,7 +229,7 @@ func TestTOTPReplayRefused(t *testing.T) {
 	s.Clock.Advance(mfa.Period)
 	mfaFinishOK(t, s, c4, late)
 	_, err = mfaFinish(s, mfaStart(t, s, d, loc.Id, methodTOTP).ChallengeToken, late)
-	wantCode(t, err, connect.CodeUnauthenticated, "Invalid code (4 tries left)")
+	wantCodeContains(t, err, connect.CodeUnauthenticated, "This code was already used — wait for the next one")
 }
 
 func TestChallengeReuseRefused(t *testing.T) {
@@ -259,13 +262,14 @@ func TestChallengeReuseRefused(t *testing.T) {
 	_, err = mfaFinish(s, ec, code)
 	wantCode(t, err, connect.CodeUnauthenticated, "This sign-in expired; start again.")
 
-	// An emailed code is single use.
+	// An emailed code is single use: sent again it is told so (and is no
+	// wrong try).
 	s.Clock.Advance(mfa.MailInterval)
 	ec = mfaStart(t, s, d, loc.Id, methodEmail).ChallengeToken
 	code = s.WaitCode(u.Email, mails+2)
 	mfaFinishOK(t, s, ec, code)
 	_, err = mfaFinish(s, ec, code)
-	wantCode(t, err, connect.CodeUnauthenticated, "This sign-in expired; start again.")
+	wantCode(t, err, connect.CodeUnauthenticated, "This code was already used.")
 
 	// A token that was never issued is refused the same way.
 	_, err = mfaFinish(s, "wmc_not-a-challenge", s.TOTPCode(u.TOTPSecret))
@@ -391,11 +395,14 @@ func TestLogin(t *testing.T) {
 		t.Fatalf("login without TOTP: %v", err)
 	}
 
-	// With TOTP on, the password alone is not enough.
+	// With TOTP on, the password alone is not enough: it gives a sign-in
+	// challenge, no token.
 	s.EnableTOTP(u)
 	freshStep(s)
-	err = login("alice", u.Password, "")
-	wantCode(t, err, connect.CodeUnauthenticated, "")
+	lr, err := s.Account.Login(ctx, servertest.Req("", &v1.LoginRequest{Username: "alice", Password: u.Password}))
+	if err != nil || lr.Msg.Token != "" || lr.Msg.MfaChallenge == "" || len(lr.Msg.MfaMethods) != 1 || lr.Msg.MfaMethods[0] != methodTOTP {
+		t.Fatalf("password alone with TOTP on = %v, %v; want a challenge for TOTP and no token", lr, err)
+	}
 	err = login("alice", u.Password, wrongTOTP(t, u.TOTPSecret, s.Clock.Now()))
 	wantCode(t, err, connect.CodeUnauthenticated, "")
 	// The right code with a wrong password is still refused.
@@ -481,10 +488,13 @@ func TestPasswordSignInKeepsLockout(t *testing.T) {
 		_, err := mfaFinish(s, c, wrong)
 		wantCode(t, err, connect.CodeUnauthenticated, msg)
 	}
-	// Someone who has the password (and the device) signs in with it alone:
-	// that proves no second factor, so the wrong codes still count.
-	s.Login(u)
-	_, err := mfaFinish(s, c, wrong)
+	// Someone who has the password (and the device) cannot sign in with it
+	// alone, and trying proves no second factor: the wrong codes still count.
+	lr, err := s.Account.Login(servertest.Ctx(t), servertest.Req("", &v1.LoginRequest{Username: u.Username, Password: u.Password}))
+	if err != nil || lr.Msg.Token != "" {
+		t.Fatalf("password alone of an email-only account = %v, %v; want a challenge and no token", lr, err)
+	}
+	_, err = mfaFinish(s, c, wrong)
 	wantCode(t, err, connect.CodeUnauthenticated, "Invalid code (0 tries left)")
 	s.Clock.Advance(mfa.MailInterval)
 	_, err = mfaStartErr(s, d, loc.Id, methodEmail)

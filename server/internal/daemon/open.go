@@ -32,7 +32,9 @@ type Options struct {
 	MasterKey    string // base64; empty reads or makes DataDir/master.key
 	InstanceName string
 	MinThreshold time.Duration
-	IdleInterval time.Duration // sweeper period; 0 means one minute
+	// AdminMFAOptional lets admins work without a second factor.
+	AdminMFAOptional bool
+	IdleInterval     time.Duration // sweeper period; 0 means one minute
 	// Gateway is the embedded gateway's mode; "off" runs none.
 	Gateway       gateway.Mode
 	StatsInterval time.Duration // embedded gateway's statistics period
@@ -83,7 +85,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	fp := tlscert.Fingerprint(cert)
 	svc, err := service.New(ctx, service.Config{
 		Store: st, Sealer: sealer, Clock: o.Clock, Log: o.Log, Mailer: o.Mailer, URL: o.URL, Fingerprint: fp,
-		InstanceName: o.InstanceName, MinThreshold: o.MinThreshold,
+		InstanceName: o.InstanceName, MinThreshold: o.MinThreshold, AdminMFAOptional: o.AdminMFAOptional,
 	})
 	if err != nil {
 		st.Close()

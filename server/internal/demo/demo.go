@@ -226,7 +226,7 @@ func (r *runner) banner() error {
   Wicket demo — data in %s
 
   Admin pages   %s   (the certificate is self-signed: accept it in the browser)
-  Admin         username %-8s password %s
+  Admin         username %-8s password %s   (signs in with a TOTP code too: oathtool --totp -b %s)
   User          username %-8s password %s   (signs in with a TOTP code too)
   Location      %q — Internal MFA on every connection, idle threshold %s
                 reaches %s, a page that exists only inside the location
@@ -239,7 +239,7 @@ func (r *runner) banner() error {
   (code right now: %s)
 
 %s
-`, r.cfg.DataDir, r.url, AdminName, s.AdminPassword, UserName, s.UserPassword, LocationName, Threshold, URL(),
+`, r.cfg.DataDir, r.url, AdminName, s.AdminPassword, s.AdminTOTPSecret, UserName, s.UserPassword, LocationName, Threshold, URL(),
 		r.url, s.TOTPSecret, s.TOTPSecret, code, qr)
 	return nil
 }
@@ -281,7 +281,7 @@ func (r *runner) enroll(ctx context.Context) error {
 		return err
 	}
 	if !ok {
-		e, err := r.svc.CreateEnrollmentToken(ctx, r.seeded.userActor(), DeviceName)
+		e, err := r.svc.CreateEnrollmentToken(ctx, r.seeded.userActor(r.svc), DeviceName)
 		if err != nil {
 			return fmt.Errorf("create an enrollment code: %w", err)
 		}

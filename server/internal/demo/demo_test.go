@@ -38,8 +38,15 @@ func TestSeedIsIdempotent(t *testing.T) {
 	if err != nil || !admin.Admin {
 		t.Fatalf("admin: %+v, %v", admin, err)
 	}
-	if _, _, err := s.Svc.Login(ctx, AdminName, first.AdminPassword, "", "test"); err != nil {
-		t.Fatalf("the admin cannot sign in with the printed password: %v", err)
+	if first.AdminTOTPSecret == "" || !admin.TOTPEnabled {
+		t.Fatalf("the admin has no authenticator app (secret %q)", first.AdminTOTPSecret)
+	}
+	code, err := mfa.TOTPCode(first.AdminTOTPSecret, s.Svc.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, err := s.Svc.Login(ctx, AdminName, first.AdminPassword, code, "test"); err != nil || in.Token == "" {
+		t.Fatalf("the admin cannot sign in with the printed password and secret: %v", err)
 	}
 	l := first.Location
 	if l.Name != LocationName || !l.MFA || l.ThresholdSeconds != 300 || l.ListenPort != 51999 || l.Endpoint != "127.0.0.1:51999" ||

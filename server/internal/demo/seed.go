@@ -55,6 +55,8 @@ type Credentials struct {
 	UserPassword  string `json:"user_password"`
 	// TOTPSecret is the demo user's authenticator secret (base32).
 	TOTPSecret string `json:"totp_secret"`
+	// AdminTOTPSecret is the admin's: admins sign in with a second factor.
+	AdminTOTPSecret string `json:"admin_totp_secret"`
 	// OtpauthURL is the same secret as authenticator apps scan it.
 	OtpauthURL string `json:"otpauth_url"`
 	// LastTOTPStep is the last TOTP time step the demo itself spent: the
@@ -70,8 +72,10 @@ type Seeded struct {
 	Location store.Location
 }
 
-func (s Seeded) userActor() service.Actor {
-	return service.Actor{UserID: s.User.ID, Username: s.User.Username, Remote: "wicketd demo"}
+// userActor is the demo user, as a sign-in that just proved a factor: the
+// demo sets the account up as its owner would in the profile.
+func (s Seeded) userActor(svc *service.Service) service.Actor {
+	return service.Actor{UserID: s.User.ID, Username: s.User.Username, Remote: "wicketd demo", ProvedAt: svc.Now()}
 }
 
 var demoAdmin = service.Actor{Username: "wicketd-demo", Admin: true, Remote: "wicketd demo"}
@@ -100,8 +104,17 @@ func Seed(ctx context.Context, svc *service.Service, outbox *mail.Outbox, dataDi
 		return out, err
 	}
 
-	if _, err := ensureUser(ctx, svc, service.NewUser{Username: AdminName, Email: AdminEmail, Password: creds.AdminPassword, Admin: true}); err != nil {
+	admin, err := ensureUser(ctx, svc, service.NewUser{Username: AdminName, Email: AdminEmail, Password: creds.AdminPassword, Admin: true})
+	if err != nil {
 		return out, err
+	}
+	if !admin.TOTPEnabled || creds.AdminTOTPSecret == "" {
+		if creds.AdminTOTPSecret, err = enableTOTP(ctx, svc, admin); err != nil {
+			return out, err
+		}
+		if err := saveCredentials(path, creds); err != nil {
+			return out, err
+		}
 	}
 	u, err := ensureUser(ctx, svc, service.NewUser{Username: UserName, Email: UserEmail, Password: creds.UserPassword})
 	if err != nil {
@@ -118,7 +131,7 @@ func Seed(ctx context.Context, svc *service.Service, outbox *mail.Outbox, dataDi
 	}
 
 	if !u.TOTPEnabled || creds.TOTPSecret == "" {
-		setup, err := svc.BeginTOTPSetup(ctx, out.userActor())
+		setup, err := svc.BeginTOTPSetup(ctx, out.userActor(svc))
 		if err != nil {
 			return out, fmt.Errorf("set up TOTP for %s: %w", UserName, err)
 		}
@@ -134,7 +147,7 @@ func Seed(ctx context.Context, svc *service.Service, outbox *mail.Outbox, dataDi
 		if err != nil {
 			return out, err
 		}
-		if err := svc.ConfirmTOTPSetup(ctx, out.userActor(), code); err != nil {
+		if err := svc.ConfirmTOTPSetup(ctx, out.userActor(svc), code); err != nil {
 			return out, fmt.Errorf("confirm TOTP for %s: %w", UserName, err)
 		}
 		creds.LastTOTPStep = mfa.Step(at)
@@ -146,7 +159,7 @@ func Seed(ctx context.Context, svc *service.Service, outbox *mail.Outbox, dataDi
 		return out, err
 	}
 	if !u.EmailMFA {
-		if err := enableEmailCodes(ctx, svc, outbox, out.userActor()); err != nil {
+		if err := enableEmailCodes(ctx, svc, outbox, out.userActor(svc)); err != nil {
 			return out, err
 		}
 		if u, err = st.UserByID(ctx, u.ID); err != nil {
@@ -162,6 +175,31 @@ func Seed(ctx context.Context, svc *service.Service, outbox *mail.Outbox, dataDi
 	}
 	out.Location = loc
 	return out, nil
+}
+
+// enableTOTP gives an account an authenticator app (a new one when its
+// secret is not known here) and returns the secret.
+func enableTOTP(ctx context.Context, svc *service.Service, u store.User) (string, error) {
+	a := service.Actor{UserID: u.ID, Username: u.Username, Remote: "wicketd demo", ProvedAt: svc.Now()}
+	if u.TOTPEnabled {
+		if err := svc.ResetUserMFA(ctx, demoAdmin, u.ID); err != nil {
+			return "", err
+		}
+	}
+	setup, err := svc.BeginTOTPSetup(ctx, a)
+	if err != nil {
+		return "", fmt.Errorf("set up TOTP for %s: %w", u.Username, err)
+	}
+	// The previous step's code confirms it, so the code an app shows now
+	// is still unused for signing in.
+	code, err := mfa.TOTPCode(setup.Secret, svc.Now().Add(-mfa.Period))
+	if err != nil {
+		return "", err
+	}
+	if err := svc.ConfirmTOTPSetup(ctx, a, code); err != nil {
+		return "", fmt.Errorf("confirm TOTP for %s: %w", u.Username, err)
+	}
+	return setup.Secret, nil
 }
 
 func ensureUser(ctx context.Context, svc *service.Service, n service.NewUser) (store.User, error) {

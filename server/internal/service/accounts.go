@@ -81,7 +81,7 @@ func checkGroups(groups []string) ([]string, error) {
 // CreateUser adds a user. Admin only, except through the local tool (a zero Actor with Admin set).
 func (s *Service) CreateUser(ctx context.Context, a Actor, n NewUser) (store.User, error) {
 	if !a.Admin {
-		return store.User{}, errAdminOnly
+		return store.User{}, a.notAdmin()
 	}
 	n.Username = strings.TrimSpace(n.Username)
 	if !usernameRE.MatchString(n.Username) {
@@ -124,7 +124,7 @@ var errAdminOnly = fault.New(fault.PermissionDenied, "This needs an admin accoun
 // ListUsers returns every user.
 func (s *Service) ListUsers(ctx context.Context, a Actor) ([]store.User, error) {
 	if !a.Admin {
-		return nil, errAdminOnly
+		return nil, a.notAdmin()
 	}
 	return s.store.ListUsers(ctx)
 }
@@ -141,7 +141,7 @@ type UserUpdate struct {
 // UpdateUser changes a user's email, admin flag, groups and password.
 func (s *Service) UpdateUser(ctx context.Context, a Actor, up UserUpdate) (store.User, error) {
 	if !a.Admin {
-		return store.User{}, errAdminOnly
+		return store.User{}, a.notAdmin()
 	}
 	groups, err := checkGroups(up.Groups)
 	if err != nil {
@@ -226,7 +226,7 @@ func (s *Service) endDisallowed(ctx context.Context, u store.User, a Actor) erro
 // DeleteUser removes a user, their devices and sessions.
 func (s *Service) DeleteUser(ctx context.Context, a Actor, id string) error {
 	if !a.Admin {
-		return errAdminOnly
+		return a.notAdmin()
 	}
 	u, err := s.store.UserByID(ctx, id)
 	if err != nil {
@@ -254,7 +254,7 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, id string) error {
 // ResetUserMFA turns every second factor of a user off.
 func (s *Service) ResetUserMFA(ctx context.Context, a Actor, id string) error {
 	if !a.Admin {
-		return errAdminOnly
+		return a.notAdmin()
 	}
 	err := s.store.InTx(ctx, func(q *store.Q) error {
 		u, err := q.UserByID(ctx, id)
@@ -277,112 +277,6 @@ func (s *Service) ResetUserMFA(ctx context.Context, a Actor, id string) error {
 	return nil
 }
 
-// Login checks a password (and a TOTP code when the user has TOTP on) and
-// returns a bearer token.
-func (s *Service) Login(ctx context.Context, username, pw, totpCode, remote string) (string, time.Time, error) {
-	a := Actor{Username: username, Remote: remote}
-	bad := fault.New(fault.Unauthenticated, "Wrong username or password.")
-	if username == "" || pw == "" {
-		return "", time.Time{}, fault.New(fault.Invalid, "username and password: both are needed to sign in")
-	}
-	u, err := s.store.UserByUsername(ctx, username)
-	if errors.Is(err, store.ErrNotFound) {
-		// Spend the same time as a real check, so timing does not tell
-		// which usernames exist.
-		password.Verify(dummyHash, pw)
-		s.auditNow(ctx, a, "login.failed", username, "unknown user")
-		return "", time.Time{}, bad
-	}
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	a.UserID = u.ID
-	if err := s.checkLockout(ctx, u.ID); err != nil {
-		s.auditNow(ctx, a, "login.failed", username, "locked out")
-		return "", time.Time{}, err
-	}
-	ok, err := password.Verify(u.PasswordHash, pw)
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	if !ok {
-		// Wrong passwords do not count toward the lockout on codes: anyone
-		// knowing a username could otherwise lock its owner out.
-		s.auditNow(ctx, a, "login.failed", username, "wrong password")
-		return "", time.Time{}, bad
-	}
-	if u.TOTPEnabled {
-		if totpCode == "" {
-			return "", time.Time{}, ErrTOTPRequired
-		}
-		if err := s.verifyTOTP(ctx, u, totpCode); err != nil {
-			s.recordFailure(ctx, u.ID)
-			s.auditNow(ctx, a, "login.failed", username, "wrong TOTP code")
-			return "", time.Time{}, err
-		}
-	}
-	plain, hash, err := token.New("wst_")
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	now := s.clock.Now()
-	exp := now.Add(APITokenTTL)
-	err = s.store.InTx(ctx, func(q *store.Q) error {
-		if err := q.CreateAPIToken(ctx, store.APIToken{Hash: hexHash(hash), UserID: u.ID, CreatedAt: now, ExpiresAt: exp}); err != nil {
-			return err
-		}
-		// Only a proven second factor forgives wrong codes: a password alone
-		// would let whoever knows it reset the lockout on emailed codes.
-		if u.TOTPEnabled {
-			if err := q.ClearMFAFailures(ctx, u.ID); err != nil {
-				return err
-			}
-		}
-		return s.audit(ctx, q, a, "login.succeeded", username, "")
-	})
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	return plain, exp, nil
-}
-
-// ErrTOTPRequired is Login's answer to a right password without the TOTP
-// code the account needs; the web pages ask for the code on a second page.
-var ErrTOTPRequired error = &fault.Error{Kind: fault.Unauthenticated, Msg: "This account uses an authenticator app: enter its 6-digit code."}
-
-var dummyHash = func() string {
-	h, _ := password.Hash("wicket-timing-equaliser")
-	return h
-}()
-
-// Logout revokes a bearer token.
-func (s *Service) Logout(ctx context.Context, bearer string) error {
-	return s.store.DeleteAPIToken(ctx, hexHash(token.Hash(bearer)))
-}
-
-// Authenticate returns the user a bearer token belongs to.
-func (s *Service) Authenticate(ctx context.Context, bearer, remote string) (Actor, store.User, error) {
-	unauth := fault.New(fault.Unauthenticated, "Sign in first: the token is missing, expired or revoked.")
-	if bearer == "" {
-		return Actor{}, store.User{}, unauth
-	}
-	t, err := s.store.APITokenByHash(ctx, hexHash(token.Hash(bearer)))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.clock.Now().Before(t.ExpiresAt)) {
-		return Actor{}, store.User{}, unauth
-	}
-	if err != nil {
-		return Actor{}, store.User{}, err
-	}
-	u, err := s.store.UserByID(ctx, t.UserID)
-	if errors.Is(err, store.ErrNotFound) {
-		return Actor{}, store.User{}, unauth
-	}
-	if err != nil {
-		return Actor{}, store.User{}, err
-	}
-	return Actor{UserID: u.ID, Username: u.Username, Admin: u.Admin, Remote: remote}, u, nil
-}
-
 // TOTPSetup is a new secret waiting for its confirming code.
 type TOTPSetup struct {
 	Secret     string
@@ -398,6 +292,9 @@ func (s *Service) BeginTOTPSetup(ctx context.Context, a Actor) (TOTPSetup, error
 	}
 	if u.TOTPEnabled {
 		return TOTPSetup{}, fault.New(fault.FailedPrecondition, "The authenticator app is already set up; disable it first to set up a new one.")
+	}
+	if err := s.requireProof(a, u); err != nil {
+		return TOTPSetup{}, err
 	}
 	key, err := mfa.NewTOTPKey(s.cfg.InstanceName, u.Username)
 	if err != nil {
@@ -415,7 +312,8 @@ func (s *Service) BeginTOTPSetup(ctx context.Context, a Actor) (TOTPSetup, error
 	return TOTPSetup{Secret: key.Secret(), OtpauthURL: key.URL(), QRPNG: png}, nil
 }
 
-// ConfirmTOTPSetup turns TOTP on when code matches the pending secret.
+// ConfirmTOTPSetup turns TOTP on when code matches the pending secret; it
+// counts as proving a factor for the actor's sign-in.
 func (s *Service) ConfirmTOTPSetup(ctx context.Context, a Actor, code string) error {
 	if err := checkCodeFormat(code); err != nil {
 		return err
@@ -427,26 +325,15 @@ func (s *Service) ConfirmTOTPSetup(ctx context.Context, a Actor, code string) er
 	if u.TOTPPending == "" {
 		return fault.New(fault.FailedPrecondition, "Start the authenticator app setup first.")
 	}
-	if err := s.checkLockout(ctx, u.ID); err != nil {
-		return err
-	}
-	secret, err := s.openString(u.TOTPPending, totpPendingAAD(u.ID))
-	if err != nil {
-		return err
-	}
-	step, ok := mfa.MatchTOTP(string(secret), code, s.clock.Now())
-	if !ok {
-		s.recordFailure(ctx, u.ID)
-		s.auditNow(ctx, a, "mfa.totp_setup_failed", u.Username, "wrong code")
-		return fault.New(fault.Unauthenticated, "That code does not match; check the time on your phone and try the newest code.")
-	}
-	if _, err := s.store.UseTOTPStep(ctx, u.ID, step, s.clock.Now()); err != nil {
-		return err
-	}
-	u.TOTPSecret = s.sealString(secret, totpAAD(u.ID))
-	u.TOTPPending, u.TOTPEnabled = "", true
-	err = s.store.InTx(ctx, func(q *store.Q) error {
-		if err := q.SetTOTP(ctx, u.ID, u.TOTPSecret, true, ""); err != nil {
+	_, err = s.prove(ctx, a, proof{userID: u.ID, totp: true, pending: true, what: "totp_setup"}, code, func(q *store.Q, u store.User, _ mfa.Method) error {
+		secret, err := s.openString(u.TOTPPending, totpPendingAAD(u.ID))
+		if err != nil {
+			return err
+		}
+		if err := q.SetTOTP(ctx, u.ID, s.sealString(secret, totpAAD(u.ID)), true, ""); err != nil {
+			return err
+		}
+		if err := s.markProved(ctx, q, a); err != nil {
 			return err
 		}
 		return s.audit(ctx, q, a, "mfa.totp_enabled", u.Username, "")
@@ -458,7 +345,7 @@ func (s *Service) ConfirmTOTPSetup(ctx context.Context, a Actor, code string) er
 	return nil
 }
 
-// DisableTOTP turns TOTP off, proven by a current code.
+// DisableTOTP turns TOTP off, proven by a current code of it.
 func (s *Service) DisableTOTP(ctx context.Context, a Actor, code string) error {
 	if err := checkCodeFormat(code); err != nil {
 		return err
@@ -470,15 +357,7 @@ func (s *Service) DisableTOTP(ctx context.Context, a Actor, code string) error {
 	if !u.TOTPEnabled {
 		return fault.New(fault.FailedPrecondition, "The authenticator app is not set up.")
 	}
-	if err := s.checkLockout(ctx, u.ID); err != nil {
-		return err
-	}
-	if err := s.verifyTOTP(ctx, u, code); err != nil {
-		s.recordFailure(ctx, u.ID)
-		return err
-	}
-	u.TOTPEnabled, u.TOTPSecret = false, ""
-	err = s.store.InTx(ctx, func(q *store.Q) error {
+	_, err = s.prove(ctx, a, proof{userID: u.ID, totp: true, what: "totp_disable"}, code, func(q *store.Q, u store.User, _ mfa.Method) error {
 		if err := q.SetTOTP(ctx, u.ID, "", false, u.TOTPPending); err != nil {
 			return err
 		}
@@ -488,27 +367,6 @@ func (s *Service) DisableTOTP(ctx context.Context, a Actor, code string) error {
 		return err
 	}
 	s.instanceChanged(ctx, u.ID)
-	return nil
-}
-
-// verifyTOTP checks a code against the user's secret and spends its step.
-func (s *Service) verifyTOTP(ctx context.Context, u store.User, code string) error {
-	secret, err := s.openString(u.TOTPSecret, totpAAD(u.ID))
-	if err != nil {
-		return fmt.Errorf("open TOTP secret of %s: %w", u.Username, err)
-	}
-	now := s.clock.Now()
-	step, ok := mfa.MatchTOTP(string(secret), code, now)
-	if !ok {
-		return fault.New(fault.Unauthenticated, "Invalid code.")
-	}
-	fresh, err := s.store.UseTOTPStep(ctx, u.ID, step, now)
-	if err != nil {
-		return err
-	}
-	if !fresh {
-		return fault.New(fault.Unauthenticated, "This code was already used; wait for the next one.")
-	}
 	return nil
 }
 
@@ -531,6 +389,9 @@ func (s *Service) BeginEmailSetup(ctx context.Context, a Actor) (EmailSetup, err
 	if !settings.Configured() {
 		return EmailSetup{}, errNoSMTP
 	}
+	if err := s.requireProof(a, u); err != nil {
+		return EmailSetup{}, err
+	}
 	if err := s.checkLockout(ctx, u.ID); err != nil {
 		return EmailSetup{}, err
 	}
@@ -551,7 +412,8 @@ func (s *Service) BeginEmailSetup(ctx context.Context, a Actor) (EmailSetup, err
 	return EmailSetup{SentTo: maskAddress(u.Email), ExpiresAt: c.ExpiresAt}, nil
 }
 
-// ConfirmEmailSetup turns email codes on with the mailed code.
+// ConfirmEmailSetup turns email codes on with the mailed code; it counts as
+// proving a factor for the actor's sign-in.
 func (s *Service) ConfirmEmailSetup(ctx context.Context, a Actor, code string) error {
 	if err := checkCodeFormat(code); err != nil {
 		return err
@@ -560,9 +422,6 @@ func (s *Service) ConfirmEmailSetup(ctx context.Context, a Actor, code string) e
 	if err != nil {
 		return notFound("user", err)
 	}
-	if err := s.checkLockout(ctx, u.ID); err != nil {
-		return err
-	}
 	c, err := s.store.LatestChallenge(ctx, u.ID, store.PurposeEmailSetup)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.clock.Now().Before(c.ExpiresAt)) {
 		return fault.New(fault.Unauthenticated, "This code expired or was not requested; send a new one.")
@@ -570,18 +429,11 @@ func (s *Service) ConfirmEmailSetup(ctx context.Context, a Actor, code string) e
 	if err != nil {
 		return err
 	}
-	if !mfa.CodeMatches(c.Hash, code, c.CodeHash) {
-		return s.wrongCode(ctx, a, u, c)
-	}
-	if ok, err := s.store.UseChallenge(ctx, c.Hash, s.clock.Now()); err != nil || !ok {
-		if err != nil {
+	_, err = s.prove(ctx, a, proof{userID: u.ID, challenge: c.Hash, email: true, what: "email_setup"}, code, func(q *store.Q, u store.User, _ mfa.Method) error {
+		if err := q.SetEmailMFA(ctx, u.ID, true); err != nil {
 			return err
 		}
-		return fault.New(fault.Unauthenticated, "This code expired or was not requested; send a new one.")
-	}
-	u.EmailMFA = true
-	err = s.store.InTx(ctx, func(q *store.Q) error {
-		if err := q.SetEmailMFA(ctx, u.ID, true); err != nil {
+		if err := s.markProved(ctx, q, a); err != nil {
 			return err
 		}
 		return s.audit(ctx, q, a, "mfa.email_enabled", u.Username, "")
@@ -593,7 +445,7 @@ func (s *Service) ConfirmEmailSetup(ctx context.Context, a Actor, code string) e
 	return nil
 }
 
-// DisableEmailMFA turns email codes off.
+// DisableEmailMFA turns email codes off; it needs a recently proved factor.
 func (s *Service) DisableEmailMFA(ctx context.Context, a Actor) error {
 	u, err := s.store.UserByID(ctx, a.UserID)
 	if err != nil {
@@ -602,7 +454,9 @@ func (s *Service) DisableEmailMFA(ctx context.Context, a Actor) error {
 	if !u.EmailMFA {
 		return fault.New(fault.FailedPrecondition, "Email codes are not set up.")
 	}
-	u.EmailMFA = false
+	if err := s.requireProof(a, u); err != nil {
+		return err
+	}
 	err = s.store.InTx(ctx, func(q *store.Q) error {
 		if err := q.SetEmailMFA(ctx, u.ID, false); err != nil {
 			return err
@@ -628,6 +482,13 @@ func (s *Service) CreateEnrollmentToken(ctx context.Context, a Actor, deviceName
 	deviceName = strings.TrimSpace(deviceName)
 	if len(deviceName) > 64 {
 		return Enrollment{}, fault.New(fault.Invalid, "device_name: at most 64 characters")
+	}
+	u, err := s.store.UserByID(ctx, a.UserID)
+	if err != nil {
+		return Enrollment{}, notFound("user", err)
+	}
+	if err := s.requireProof(a, u); err != nil {
+		return Enrollment{}, err
 	}
 	plain, hash, err := token.New("wet_")
 	if err != nil {

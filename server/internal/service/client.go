@@ -321,6 +321,10 @@ func (s *Service) StartMFA(ctx context.Context, d Device, locationID string, met
 
 var errChallengeGone = fault.New(fault.Unauthenticated, "This sign-in expired; start again.")
 
+// ErrChallengeGone answers a code for a challenge that expired, was used
+// up by wrong codes, or never existed.
+var ErrChallengeGone = errChallengeGone
+
 // FinishMFA proves the second factor and opens a session with a fresh
 // pre-shared key, replacing the device's earlier session on the location.
 func (s *Service) FinishMFA(ctx context.Context, challengeToken, code, remote string) (Opened, error) {
@@ -337,8 +341,9 @@ func (s *Service) FinishMFA(ctx context.Context, challengeToken, code, remote st
 	if err != nil {
 		return Opened{}, err
 	}
-	now := s.clock.Now()
-	if c.Purpose != store.PurposeConnect || !c.UsedAt.IsZero() || !now.Before(c.ExpiresAt) {
+	// A used challenge goes on to prove: a right code sent twice is told
+	// it was used, not that the sign-in expired.
+	if c.Purpose != store.PurposeConnect || !s.clock.Now().Before(c.ExpiresAt) {
 		return Opened{}, errChallengeGone
 	}
 	dev, err := s.store.DeviceByID(ctx, c.DeviceID)
@@ -351,28 +356,20 @@ func (s *Service) FinishMFA(ctx context.Context, challengeToken, code, remote st
 	}
 	d := Device{Device: dev, User: u}
 	a := d.Actor(remote)
-	if err := s.checkLockout(ctx, u.ID); err != nil {
-		s.auditNow(ctx, a, "mfa.refused", u.Username, "method="+methodName(mfa.Method(c.Method))+" reason=locked_out")
-		return Opened{}, err
-	}
+	p := proof{userID: u.ID, challenge: c.Hash, what: store.PurposeConnect}
 	switch mfa.Method(c.Method) {
 	case mfa.TOTP:
 		if !u.TOTPEnabled {
 			return Opened{}, fault.New(fault.FailedPrecondition, "TOTP is not enabled for your account. Set it up in your profile first.")
 		}
-		if err := s.verifyTOTP(ctx, u, code); err != nil {
-			if fault.KindOf(err) != fault.Unauthenticated {
-				return Opened{}, err
-			}
-			return Opened{}, s.wrongCode(ctx, a, u, c)
-		}
+		p.totp = true
 	case mfa.Email:
-		if !mfa.CodeMatches(c.Hash, code, c.CodeHash) {
-			return Opened{}, s.wrongCode(ctx, a, u, c)
-		}
+		p.email = true
 	default:
 		return Opened{}, errChallengeGone
 	}
+	// Who may use the location is settled before the code is looked at; the
+	// code is spent only with the session it opens.
 	l, addr, err := s.usableLocation(ctx, d, c.LocationID)
 	if err != nil {
 		return Opened{}, err
@@ -386,20 +383,11 @@ func (s *Service) FinishMFA(ctx context.Context, challengeToken, code, remote st
 	}
 	var sess store.Session
 	var replaced *session.Ended
-	err = s.store.InTx(ctx, func(q *store.Q) error {
-		ok, err := q.UseChallenge(ctx, c.Hash, now)
-		if err != nil {
+	_, err = s.prove(ctx, a, p, code, func(q *store.Q, u store.User, m mfa.Method) error {
+		if err := s.audit(ctx, q, a, "mfa.succeeded", u.Username, fmt.Sprintf("method=%s location=%s device=%s", methodName(m), l.Name, d.Name)); err != nil {
 			return err
 		}
-		if !ok {
-			return errChallengeGone
-		}
-		if err := q.ClearMFAFailures(ctx, u.ID); err != nil {
-			return err
-		}
-		if err := s.audit(ctx, q, a, "mfa.succeeded", u.Username, fmt.Sprintf("method=%s location=%s device=%s", methodName(mfa.Method(c.Method)), l.Name, d.Name)); err != nil {
-			return err
-		}
+		var err error
 		sess, replaced, err = s.openSession(ctx, q, d, l, c.Method, psk[:], a)
 		return err
 	})
@@ -438,7 +426,7 @@ type SessionView struct {
 // ListSessions lists sessions for admins.
 func (s *Service) ListSessions(ctx context.Context, a Actor, locationID string, activeOnly bool) ([]SessionView, error) {
 	if !a.Admin {
-		return nil, errAdminOnly
+		return nil, a.notAdmin()
 	}
 	list, err := s.store.ListSessions(ctx, store.SessionFilter{LocationID: locationID, ActiveOnly: activeOnly, Limit: 1000})
 	if err != nil {
@@ -471,7 +459,7 @@ func (s *Service) ListSessions(ctx context.Context, a Actor, locationID string, 
 // DisconnectSession ends any session, for admins.
 func (s *Service) DisconnectSession(ctx context.Context, a Actor, sessionID string) error {
 	if !a.Admin {
-		return errAdminOnly
+		return a.notAdmin()
 	}
 	ok, err := s.Sessions.End(ctx, sessionID, session.ReasonAdmin, a.name())
 	if errors.Is(err, store.ErrNotFound) {

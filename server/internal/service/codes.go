@@ -41,43 +41,6 @@ func (s *Service) checkLockout(ctx context.Context, userID string) error {
 	return nil
 }
 
-// triesLeft is how many wrong codes the user may still give before lockout.
-func (s *Service) triesLeft(ctx context.Context, userID string) int {
-	now := s.clock.Now()
-	n, _, err := s.store.MFAFailuresSince(ctx, userID, now.Add(-mfa.LockoutWindow))
-	if err != nil {
-		return 0
-	}
-	return max(0, mfa.LockoutFailures-n)
-}
-
-func (s *Service) recordFailure(ctx context.Context, userID string) {
-	if err := s.store.RecordMFAFailure(ctx, userID, s.clock.Now()); err != nil {
-		s.log.Error("record wrong code", "err", err)
-	}
-}
-
-// wrongCode counts a wrong code against a challenge and the user, and
-// returns the error to show.
-func (s *Service) wrongCode(ctx context.Context, a Actor, u store.User, c store.Challenge) error {
-	s.recordFailure(ctx, u.ID)
-	attempts, err := s.store.CountChallengeAttempt(ctx, c.Hash)
-	if err != nil {
-		return err
-	}
-	left := min(mfa.MaxTries-attempts, s.triesLeft(ctx, u.ID))
-	if left <= 0 {
-		// The challenge is spent: a new one must be started (and the lockout
-		// decides when).
-		if _, err := s.store.UseChallenge(ctx, c.Hash, s.clock.Now()); err != nil {
-			return err
-		}
-		left = 0
-	}
-	s.auditNow(ctx, a, "mfa.failed", u.Username, fmt.Sprintf("method=%s purpose=%s location=%s tries_left=%d", methodName(mfa.Method(c.Method)), c.Purpose, c.LocationID, left))
-	return fault.New(fault.Unauthenticated, "Invalid code (%d %s left)", left, plural(left, "try", "tries"))
-}
-
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return one

@@ -204,7 +204,7 @@ func (s *Service) validate(spec LocationSpec, loc *store.Location) error {
 // ListLocations returns every location.
 func (s *Service) ListLocations(ctx context.Context, a Actor) ([]store.Location, error) {
 	if !a.Admin {
-		return nil, errAdminOnly
+		return nil, a.notAdmin()
 	}
 	return s.store.ListLocations(ctx)
 }
@@ -212,7 +212,7 @@ func (s *Service) ListLocations(ctx context.Context, a Actor) ([]store.Location,
 // GetLocation returns one location.
 func (s *Service) GetLocation(ctx context.Context, a Actor, id string) (store.Location, error) {
 	if !a.Admin {
-		return store.Location{}, errAdminOnly
+		return store.Location{}, a.notAdmin()
 	}
 	l, err := s.store.LocationByID(ctx, id)
 	return l, notFound("location", err)
@@ -221,7 +221,7 @@ func (s *Service) GetLocation(ctx context.Context, a Actor, id string) (store.Lo
 // CreateLocation adds a location with a new WireGuard key pair.
 func (s *Service) CreateLocation(ctx context.Context, a Actor, spec LocationSpec) (store.Location, error) {
 	if !a.Admin {
-		return store.Location{}, errAdminOnly
+		return store.Location{}, a.notAdmin()
 	}
 	loc := store.Location{ID: newID(), CreatedAt: s.clock.Now()}
 	if err := s.validate(spec, &loc); err != nil {
@@ -268,7 +268,7 @@ func describe(l store.Location) string {
 // sessions of the users left out (ADMIN).
 func (s *Service) UpdateLocation(ctx context.Context, a Actor, spec LocationSpec) (store.Location, error) {
 	if !a.Admin {
-		return store.Location{}, errAdminOnly
+		return store.Location{}, a.notAdmin()
 	}
 	var loc, old store.Location
 	var ended []*session.Ended
@@ -352,7 +352,7 @@ func (s *Service) UpdateLocation(ctx context.Context, a Actor, spec LocationSpec
 // DeleteLocation removes a location, ending its sessions.
 func (s *Service) DeleteLocation(ctx context.Context, a Actor, id string) error {
 	if !a.Admin {
-		return errAdminOnly
+		return a.notAdmin()
 	}
 	loc, err := s.store.LocationByID(ctx, id)
 	if err != nil {
@@ -381,7 +381,7 @@ func (s *Service) DeleteLocation(ctx context.Context, a Actor, id string) error 
 // CreateGatewayToken makes a token for a gateway of the location.
 func (s *Service) CreateGatewayToken(ctx context.Context, a Actor, locationID string) (string, error) {
 	if !a.Admin {
-		return "", errAdminOnly
+		return "", a.notAdmin()
 	}
 	loc, err := s.store.LocationByID(ctx, locationID)
 	if err != nil {

@@ -38,6 +38,9 @@ type Config struct {
 	// MinThreshold is the smallest peer disconnect threshold accepted while
 	// a location requires MFA; 120 s when zero.
 	MinThreshold time.Duration
+	// AdminMFAOptional lets admins without a second factor use admin
+	// calls; by default an admin must set one up first.
+	AdminMFAOptional bool
 }
 
 // Service is the domain.
@@ -97,6 +100,22 @@ type Actor struct {
 	Username string
 	Admin    bool
 	Remote   string
+	// ProvedAt is when the actor's sign-in last proved a second factor.
+	ProvedAt time.Time
+	// NeedsFactor marks an admin who must set up a second factor before
+	// any admin call.
+	NeedsFactor bool
+	// tokenHash is the hash of the actor's bearer token, "" for the local
+	// tools.
+	tokenHash string
+}
+
+// notAdmin is the refusal of an admin call to a.
+func (a Actor) notAdmin() error {
+	if a.NeedsFactor {
+		return errAdminNeedsFactor
+	}
+	return errAdminOnly
 }
 
 func (a Actor) name() string {
@@ -120,7 +139,7 @@ func (s *Service) auditNow(ctx context.Context, a Actor, action, subject, detail
 // ListAudit returns audit events, newest first.
 func (s *Service) ListAudit(ctx context.Context, a Actor, f store.AuditFilter) ([]store.AuditEvent, error) {
 	if !a.Admin {
-		return nil, errAdminOnly
+		return nil, a.notAdmin()
 	}
 	if f.Limit > 500 {
 		f.Limit = 500

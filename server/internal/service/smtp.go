@@ -61,7 +61,7 @@ type SMTPView struct {
 // GetSMTP returns the SMTP settings without the password.
 func (s *Service) GetSMTP(ctx context.Context, a Actor) (SMTPView, error) {
 	if !a.Admin {
-		return SMTPView{}, errAdminOnly
+		return SMTPView{}, a.notAdmin()
 	}
 	r, err := s.smtpRecord(ctx)
 	if err != nil {
@@ -80,7 +80,7 @@ func (s *Service) SMTPConfigured(ctx context.Context) bool {
 // one, and an empty host clears the settings.
 func (s *Service) UpdateSMTP(ctx context.Context, a Actor, set mail.Settings) error {
 	if !a.Admin {
-		return errAdminOnly
+		return a.notAdmin()
 	}
 	set.Host = strings.TrimSpace(set.Host)
 	old, err := s.smtpRecord(ctx)
@@ -121,7 +121,7 @@ func (s *Service) UpdateSMTP(ctx context.Context, a Actor, set mail.Settings) er
 // SendTestEmail mails a test message with the stored settings.
 func (s *Service) SendTestEmail(ctx context.Context, a Actor, to string) error {
 	if !a.Admin {
-		return errAdminOnly
+		return a.notAdmin()
 	}
 	to, err := checkEmail(to)
 	if err != nil {

@@ -11,6 +11,9 @@ import (
 const (
 	PurposeConnect    = "connect"
 	PurposeEmailSetup = "email_setup"
+	// PurposeLogin is a sign-in waiting for its second factor, and a
+	// step-up of a signed-in token.
+	PurposeLogin = "login"
 )
 
 // Challenge is one started second-factor check.
@@ -26,14 +29,17 @@ type Challenge struct {
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
 	UsedAt     time.Time
+	// BoundToken is the hash of the bearer token a step-up proves a factor
+	// for; empty for every other challenge.
+	BoundToken string
 }
 
-const challengeCols = `token_hash, purpose, user_id, device_id, location_id, method, code_hash, attempts, created_at, expires_at, used_at`
+const challengeCols = `token_hash, purpose, user_id, device_id, location_id, method, code_hash, attempts, created_at, expires_at, used_at, bound_token`
 
 func scanChallenge(sc interface{ Scan(...any) error }) (Challenge, error) {
 	var c Challenge
 	var cr, ex, us int64
-	err := sc.Scan(&c.Hash, &c.Purpose, &c.UserID, &c.DeviceID, &c.LocationID, &c.Method, &c.CodeHash, &c.Attempts, &cr, &ex, &us)
+	err := sc.Scan(&c.Hash, &c.Purpose, &c.UserID, &c.DeviceID, &c.LocationID, &c.Method, &c.CodeHash, &c.Attempts, &cr, &ex, &us, &c.BoundToken)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, ErrNotFound
 	}
@@ -43,8 +49,8 @@ func scanChallenge(sc interface{ Scan(...any) error }) (Challenge, error) {
 
 // CreateChallenge stores a challenge.
 func (q *Q) CreateChallenge(ctx context.Context, c Challenge) error {
-	_, err := q.exec(ctx, `INSERT INTO mfa_challenges (`+challengeCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
-		c.Hash, c.Purpose, c.UserID, c.DeviceID, c.LocationID, c.Method, c.CodeHash, c.Attempts, ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.UsedAt))
+	_, err := q.exec(ctx, `INSERT INTO mfa_challenges (`+challengeCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+		c.Hash, c.Purpose, c.UserID, c.DeviceID, c.LocationID, c.Method, c.CodeHash, c.Attempts, ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.UsedAt), c.BoundToken)
 	return err
 }
 
@@ -66,6 +72,18 @@ func (q *Q) UseChallenge(ctx context.Context, hash string, now time.Time) (bool,
 		return false, err
 	}
 	return rowsAffected(r) == 1, nil
+}
+
+// SetChallengeCode stores the hash of a code mailed for a challenge.
+func (q *Q) SetChallengeCode(ctx context.Context, hash, codeHash string) error {
+	r, err := q.exec(ctx, `UPDATE mfa_challenges SET code_hash=$2 WHERE token_hash=$1`, hash, codeHash)
+	if err != nil {
+		return err
+	}
+	if rowsAffected(r) == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 // CountChallengeAttempt adds a wrong try to a challenge and returns the count.
@@ -125,4 +143,11 @@ func (q *Q) UseTOTPStep(ctx context.Context, userID string, step int64, now time
 		return false, err
 	}
 	return rowsAffected(r) == 1, nil
+}
+
+// TOTPStepUsed reports whether a user already used a TOTP time step.
+func (q *Q) TOTPStepUsed(ctx context.Context, userID string, step int64) (bool, error) {
+	var n int
+	err := q.queryRow(ctx, `SELECT COUNT(*) FROM totp_used_steps WHERE user_id=$1 AND step=$2`, userID, step).Scan(&n)
+	return n > 0, err
 }

@@ -149,23 +149,53 @@ type APIToken struct {
 	UserID    string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// ProvedAt is when the token last proved a second factor; zero: never.
+	ProvedAt time.Time
 }
 
 // CreateAPIToken stores a bearer token.
 func (q *Q) CreateAPIToken(ctx context.Context, t APIToken) error {
-	_, err := q.exec(ctx, `INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1,$2,$3,$4)`, t.Hash, t.UserID, ms(t.CreatedAt), ms(t.ExpiresAt))
+	_, err := q.exec(ctx, `INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at, proved_at) VALUES ($1,$2,$3,$4,$5)`, t.Hash, t.UserID, ms(t.CreatedAt), ms(t.ExpiresAt), ms(t.ProvedAt))
 	return err
+}
+
+// SetTokenProved records that a bearer token proved a second factor at t.
+func (q *Q) SetTokenProved(ctx context.Context, hash string, t time.Time) error {
+	r, err := q.exec(ctx, `UPDATE api_tokens SET proved_at=$2 WHERE token_hash=$1`, hash, ms(t))
+	if err != nil {
+		return err
+	}
+	if rowsAffected(r) == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// LockUser takes the user's row for the rest of the transaction, so that
+// checks and records about the user (wrong codes, lockout) made in it are
+// one step for every replica. The update changes nothing; PostgreSQL holds
+// the row lock until commit, and SQLite's transaction already holds the
+// database.
+func (q *Q) LockUser(ctx context.Context, userID string) error {
+	r, err := q.exec(ctx, `UPDATE users SET last_mail_at = last_mail_at WHERE id=$1`, userID)
+	if err != nil {
+		return err
+	}
+	if rowsAffected(r) == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 // APITokenByHash returns a bearer token.
 func (q *Q) APITokenByHash(ctx context.Context, hash string) (APIToken, error) {
 	var t APIToken
-	var c, e int64
-	err := q.queryRow(ctx, `SELECT token_hash, user_id, created_at, expires_at FROM api_tokens WHERE token_hash=$1`, hash).Scan(&t.Hash, &t.UserID, &c, &e)
+	var c, e, p int64
+	err := q.queryRow(ctx, `SELECT token_hash, user_id, created_at, expires_at, proved_at FROM api_tokens WHERE token_hash=$1`, hash).Scan(&t.Hash, &t.UserID, &c, &e, &p)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, ErrNotFound
 	}
-	t.CreatedAt, t.ExpiresAt = fromMS(c), fromMS(e)
+	t.CreatedAt, t.ExpiresAt, t.ProvedAt = fromMS(c), fromMS(e), fromMS(p)
 	return t, err
 }
 

@@ -81,8 +81,20 @@ func TestSessionCookie(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin/code" {
+		t.Fatalf("sign in: %d to %q, want the code step", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	c.get("/signin/code")
+	form = url.Values{"code": {adminCode(s)}, "csrf": {c.csrf()}}
+	req, _ = http.NewRequest(http.MethodPost, s.URL+"/signin/code", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err = c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("sign in: %d", resp.StatusCode)
+		t.Fatalf("sign in with the code: %d", resp.StatusCode)
 	}
 	var session *http.Cookie
 	for _, ck := range resp.Cookies() {
@@ -149,7 +161,7 @@ func TestSignInErrorsAndLockout(t *testing.T) {
 		t.Fatal("the code page holds the password")
 	}
 	code, body = c.post("/signin/code", url.Values{"code": {"12345"}})
-	if code != http.StatusUnauthorized || !strings.Contains(body, `id="code-form"`) {
+	if code != http.StatusBadRequest || !strings.Contains(body, `id="code-form"`) {
 		t.Fatalf("short code: %d\n%s", code, text(body))
 	}
 	s.Clock.Advance(mfa.Period)
@@ -159,7 +171,7 @@ func TestSignInErrorsAndLockout(t *testing.T) {
 	if code != http.StatusUnauthorized || !strings.Contains(body, `id="code-form"`) {
 		t.Fatalf("wrong code: %d\n%s", code, text(body))
 	}
-	mustContain(t, body, "Invalid code.")
+	mustContain(t, body, "Invalid code (4 tries left)")
 	code, body = c.post("/signin/code", url.Values{"code": {good}})
 	if code != http.StatusOK || !strings.Contains(body, `id="totp-disable"`) {
 		t.Fatalf("right code: %d\n%s", code, text(body))

@@ -63,6 +63,9 @@ type totpSetup struct {
 func (h *handler) beginTOTP(w http.ResponseWriter, r *http.Request, v *visit) {
 	s, err := h.svc.BeginTOTPSetup(r.Context(), v.actor)
 	if err != nil {
+		if h.stepUp(w, r, err, "/profile") {
+			return
+		}
 		redirectErr(w, r, "/profile", h.message(r, err))
 		return
 	}
@@ -125,6 +128,9 @@ func (h *handler) disableTOTP(w http.ResponseWriter, r *http.Request, v *visit) 
 
 func (h *handler) beginEmail(w http.ResponseWriter, r *http.Request, v *visit) {
 	if _, err := h.svc.BeginEmailSetup(r.Context(), v.actor); err != nil {
+		if h.stepUp(w, r, err, "/profile") {
+			return
+		}
 		redirectErr(w, r, "/profile", h.message(r, err))
 		return
 	}
@@ -156,6 +162,9 @@ func (h *handler) confirmEmail(w http.ResponseWriter, r *http.Request, v *visit)
 
 func (h *handler) disableEmail(w http.ResponseWriter, r *http.Request, v *visit) {
 	if err := h.svc.DisableEmailMFA(r.Context(), v.actor); err != nil {
+		if h.stepUp(w, r, err, "/profile") {
+			return
+		}
 		redirectErr(w, r, "/profile", h.message(r, err))
 		return
 	}
@@ -183,6 +192,9 @@ func (h *handler) addDevice(w http.ResponseWriter, r *http.Request, v *visit) {
 	name := strings.TrimSpace(r.PostForm.Get("name"))
 	e, err := h.svc.CreateEnrollmentToken(r.Context(), v.actor, name)
 	if err != nil {
+		if h.stepUp(w, r, err, "/profile/devices/new") {
+			return
+		}
 		_, msg := h.fieldError(r, err)
 		h.renderStatus(w, r, v, statusOf(err), "device", page{Title: "Add a device", Nav: "profile", Data: deviceNew{Name: deviceNameField(name, msg)}})
 		return

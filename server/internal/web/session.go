@@ -156,6 +156,11 @@ func (h *handler) user(fn pageFunc) http.HandlerFunc {
 // admin serves a page for admins only.
 func (h *handler) admin(fn pageFunc) http.HandlerFunc {
 	return h.user(func(w http.ResponseWriter, r *http.Request, v *visit) {
+		if v.actor.NeedsFactor {
+			// An admin without a second factor may only set one up.
+			redirectErr(w, r, "/profile", "Set up a second factor before using the admin pages: an authenticator app or email codes, below.")
+			return
+		}
 		if !v.actor.Admin {
 			h.fail(w, r, v, http.StatusForbidden, "Admins only", "This page is for admins. Your own settings are on your profile.")
 			return
@@ -193,15 +198,18 @@ func randomString() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// pending is a sign-in whose password was right, waiting for a TOTP code.
-// Login takes password and code together, so the password is kept, sealed
-// with the process's key, in an HttpOnly cookie for a few minutes; it is
-// never put in a page.
+// pending is a sign-in whose password was right, waiting for its second
+// factor: the service's sign-in challenge (single use, 5 minutes), sealed
+// with the process's key in an HttpOnly cookie. The password is not kept.
+// A step-up of a signed-in visit uses the same, with StepUp set.
 type pending struct {
-	Username string    `json:"u"`
-	Password string    `json:"p"`
-	Next     string    `json:"n,omitempty"`
-	Expires  time.Time `json:"e"`
+	Username  string    `json:"u"`
+	Challenge string    `json:"c"`
+	Methods   []int     `json:"m"`
+	SentTo    string    `json:"s,omitempty"`
+	Next      string    `json:"n,omitempty"`
+	Expires   time.Time `json:"e"`
+	StepUp    bool      `json:"x,omitempty"`
 }
 
 var errPendingGone = errors.New("pending sign-in missing or expired")

@@ -122,6 +122,11 @@ func (h *handler) routes() {
 	m.HandleFunc("POST /signin", h.anon(h.signIn))
 	m.HandleFunc("GET /signin/code", h.anon(h.signInCodePage))
 	m.HandleFunc("POST /signin/code", h.anon(h.signInCode))
+	m.HandleFunc("POST /signin/email", h.anon(h.signInEmail))
+	m.HandleFunc("GET /confirm", h.user(h.confirmPage))
+	m.HandleFunc("GET /confirm/code", h.user(h.confirmCodePage))
+	m.HandleFunc("POST /confirm/code", h.user(h.confirmCode))
+	m.HandleFunc("POST /confirm/email", h.user(h.signInEmail))
 	m.HandleFunc("POST /signout", h.user(h.signOut))
 
 	m.HandleFunc("GET /{$}", h.user(h.home))
