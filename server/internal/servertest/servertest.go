@@ -37,6 +37,7 @@ type options struct {
 	minThreshold time.Duration
 	web          func(*daemon.Daemon) http.Handler
 	mailer       mail.Mailer
+	adminMFAOpt  bool
 }
 
 // Option changes the harness.
@@ -57,6 +58,10 @@ func WithMinThreshold(d time.Duration) Option { return func(o *options) { o.minT
 // WithMailer sends the server's mail through m instead of the harness's
 // SMTP server (Server.Mail then receives nothing).
 func WithMailer(m mail.Mailer) Option { return func(o *options) { o.mailer = m } }
+
+// WithAdminMFAOptional lets admins work without a second factor
+// (wicketd serve --admin-mfa optional).
+func WithAdminMFAOptional() Option { return func(o *options) { o.adminMFAOpt = true } }
 
 // WithWeb serves extra handlers (the web pages) beside the API.
 func WithWeb(f func(*daemon.Daemon) http.Handler) Option { return func(o *options) { o.web = f } }
@@ -129,7 +134,7 @@ func (s *Server) start() {
 	}
 	d, err := daemon.Open(context.Background(), daemon.Options{
 		DataDir: s.DataDir, URL: s.URL, Clock: s.Clock, Log: log, MinThreshold: s.opts.minThreshold,
-		Mailer: mailer, InstanceName: "Test Wicket",
+		Mailer: mailer, InstanceName: "Test Wicket", AdminMFAOptional: s.opts.adminMFAOpt,
 	})
 	if err != nil {
 		ln.Close()
