@@ -629,6 +629,9 @@ func (s *Service) CreateEnrollmentToken(ctx context.Context, a Actor, deviceName
 	if len(deviceName) > 64 {
 		return Enrollment{}, fault.New(fault.Invalid, "device_name: at most 64 characters")
 	}
+	if err := checkName("device_name", deviceName); err != nil {
+		return Enrollment{}, err
+	}
 	plain, hash, err := token.New("wet_")
 	if err != nil {
 		return Enrollment{}, err

@@ -99,6 +99,9 @@ func (s *Service) Enroll(ctx context.Context, enrollmentToken, name, publicKey, 
 	if len(name) > 64 {
 		return Device{}, "", fault.New(fault.Invalid, "device_name: at most 64 characters")
 	}
+	if err := checkName("device_name", name); err != nil {
+		return Device{}, "", err
+	}
 	plain, hash, err := token.New("wdt_")
 	if err != nil {
 		return Device{}, "", err

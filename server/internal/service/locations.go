@@ -115,6 +115,9 @@ func (s *Service) validate(spec LocationSpec, loc *store.Location) error {
 	if name == "" || len(name) > 64 {
 		return fieldErr("name", "give the location a name of 1 to 64 characters")
 	}
+	if err := checkName("name", name); err != nil {
+		return err
+	}
 	pool, err := ipam.ParsePool(strings.TrimSpace(spec.Address))
 	if err != nil {
 		return fieldErr("address", "%q is not a gateway address with prefix, such as 10.10.0.1/24", spec.Address)
