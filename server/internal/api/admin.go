@@ -53,7 +53,11 @@ func (a *adminService) CreateLocation(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	l, err := a.svc.CreateLocation(ctx, actor, locationSpec(req.Msg.GetLocation()))
+	spec, err := locationSpec(req.Msg.GetLocation())
+	if err != nil {
+		return nil, err
+	}
+	l, err := a.svc.CreateLocation(ctx, actor, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +69,11 @@ func (a *adminService) UpdateLocation(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	l, err := a.svc.UpdateLocation(ctx, actor, locationSpec(req.Msg.GetLocation()))
+	spec, err := locationSpec(req.Msg.GetLocation())
+	if err != nil {
+		return nil, err
+	}
+	l, err := a.svc.UpdateLocation(ctx, actor, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +178,9 @@ func (a *adminService) UpdateSmtpSettings(ctx context.Context, req *connect.Requ
 		return nil, err
 	}
 	m := req.Msg
+	if err := checkEnum("tls", m.GetTls()); err != nil {
+		return nil, err
+	}
 	err = a.svc.UpdateSMTP(ctx, actor, mail.Settings{Host: m.GetHost(), Port: int(m.GetPort()), Username: m.GetUsername(), Password: m.GetPassword(), From: m.GetFrom(), TLS: tlsFromPB(m.GetTls())})
 	if err != nil {
 		return nil, err
