@@ -237,6 +237,9 @@ func (s *Service) CreateLocation(ctx context.Context, a Actor, spec LocationSpec
 	loc.PrivateKey = s.sealString(priv[:], session.LocationKeyAAD(loc.ID))
 	loc.PublicKey = priv.Public().String()
 	err = s.store.InTx(ctx, func(q *store.Q) error {
+		if err := portFree(ctx, q, loc); err != nil {
+			return err
+		}
 		v, err := q.BumpConfigVersion(ctx)
 		if err != nil {
 			return err
@@ -255,6 +258,39 @@ func (s *Service) CreateLocation(ctx context.Context, a Actor, spec LocationSpec
 	}
 	s.Hub.InstanceChanged("")
 	return loc, nil
+}
+
+// portFree refuses a listen port that another location uses. Any two
+// locations count as one host: the embedded gateway serves every location
+// from this machine, where two interfaces cannot share a UDP port, and for
+// standalone gateways the server cannot know which host each runs on
+// (endpoints may be names of one address, or sit behind NAT). A false
+// refusal costs choosing another port; a missed one leaves a location whose
+// gateway never comes up, or clients that reach the wrong location.
+func portFree(ctx context.Context, q *store.Q, loc store.Location) error {
+	locs, err := q.ListLocations(ctx)
+	if err != nil {
+		return err
+	}
+	used := map[int]bool{}
+	var owner string
+	for _, o := range locs {
+		if o.ID == loc.ID {
+			continue
+		}
+		used[o.ListenPort] = true
+		if o.ListenPort == loc.ListenPort {
+			owner = o.Name
+		}
+	}
+	if owner == "" {
+		return nil
+	}
+	free := DefaultListenPort
+	for used[free] || free == loc.ListenPort {
+		free++
+	}
+	return fieldErr("listen_port", "%d is already used by %s; pick a free port, such as %d, and use it in the endpoint too", loc.ListenPort, owner, free)
 }
 
 func describe(l store.Location) string {
@@ -284,6 +320,9 @@ func (s *Service) UpdateLocation(ctx context.Context, a Actor, spec LocationSpec
 		}
 		loc = old
 		if err := s.validate(spec, &loc); err != nil {
+			return err
+		}
+		if err := portFree(ctx, q, loc); err != nil {
 			return err
 		}
 		v, err := q.BumpConfigVersion(ctx)
