@@ -87,6 +87,11 @@ func (q *Q) LocationByID(ctx context.Context, id string) (Location, error) {
 	return scanLocation(q.queryRow(ctx, `SELECT `+locationCols+` FROM locations WHERE id=$1`, id))
 }
 
+// LocationByPublicKey returns the location whose gateway has the public key.
+func (q *Q) LocationByPublicKey(ctx context.Context, key string) (Location, error) {
+	return scanLocation(q.queryRow(ctx, `SELECT `+locationCols+` FROM locations WHERE public_key=$1`, key))
+}
+
 // ListLocations returns every location by name.
 func (q *Q) ListLocations(ctx context.Context) ([]Location, error) {
 	rows, err := q.query(ctx, `SELECT `+locationCols+` FROM locations ORDER BY name`)
