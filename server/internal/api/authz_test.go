@@ -809,6 +809,32 @@ var authzRows = []authzRow{
 			return err
 		},
 	},
+	{
+		procedure: wicketv1connect.AdminServiceListGatewayTokensProcedure,
+		want:      adminCells,
+		call: func(ctx context.Context, e *authzEnv, c authzCaller) error {
+			r, err := e.s.Admin.ListGatewayTokens(ctx, servertest.Req(c.bearer, &v1.ListGatewayTokensRequest{LocationId: e.office.Id}))
+			if err == nil && len(r.Msg.Tokens) == 0 {
+				return errors.New("the office's gateway token is not listed")
+			}
+			return err
+		},
+	},
+	{
+		procedure: wicketv1connect.AdminServiceRevokeGatewayTokenProcedure,
+		want:      adminCells,
+		call: func(ctx context.Context, e *authzEnv, c authzCaller) error {
+			t, plain, err := e.s.Svc.CreateGatewayToken(ctx, e.adminActor(), service.NewGatewayToken{LocationID: e.office.Id, Name: fmt.Sprintf("scratch-%d", e.seq())})
+			if err != nil {
+				return err
+			}
+			_, err = e.s.Admin.RevokeGatewayToken(ctx, servertest.Req(c.bearer, &v1.RevokeGatewayTokenRequest{Id: t.ID}))
+			if _, lerr := e.s.Svc.GatewayLocation(ctx, plain); (lerr == nil) != (err != nil) {
+				return fmt.Errorf("revoking answered %v, and the token then answered %v", err, lerr)
+			}
+			return err
+		},
+	},
 
 	// GatewayService: a gateway token.
 	{

@@ -90,6 +90,10 @@ func checkEnum(field string, e protoreflect.Enum) error {
 		Msg: fmt.Sprintf("%s: %d is not a %s; use %s", field, e.Number(), d.Name(), strings.Join(names, ", "))}
 }
 
+func gatewayTokenPB(t store.GatewayToken) *v1.GatewayToken {
+	return &v1.GatewayToken{Id: t.ID, LocationId: t.LocationID, Name: t.Name, CreatedAt: ts(t.CreatedAt), LastUsedAt: ts(t.LastUsedAt), ExpiresAt: ts(t.ExpiresAt)}
+}
+
 func tunnelPB(t service.Tunnel) *v1.TunnelConfig {
 	return &v1.TunnelConfig{
 		Address: t.Address, ServerPublicKey: t.ServerPublicKey, Endpoint: t.Endpoint, AllowedIps: t.AllowedIPs, Dns: t.DNS,

@@ -15,7 +15,6 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/ipam"
 	"github.com/wicket-vpn/wicket/server/internal/session"
 	"github.com/wicket-vpn/wicket/server/internal/store"
-	"github.com/wicket-vpn/wicket/server/internal/token"
 	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
 
@@ -418,49 +417,4 @@ func (s *Service) DeleteLocation(ctx context.Context, a Actor, id string) error 
 	s.Sessions.Publish(id)
 	s.Hub.InstanceChanged("")
 	return nil
-}
-
-// CreateGatewayToken makes a token for a gateway of the location.
-func (s *Service) CreateGatewayToken(ctx context.Context, a Actor, locationID string) (string, error) {
-	if !a.Admin {
-		return "", errAdminOnly
-	}
-	loc, err := s.store.LocationByID(ctx, locationID)
-	if err != nil {
-		return "", notFound("location", err)
-	}
-	plain, hash, err := token.New("wgt_")
-	if err != nil {
-		return "", err
-	}
-	err = s.store.InTx(ctx, func(q *store.Q) error {
-		if err := q.CreateGatewayToken(ctx, store.GatewayToken{Hash: hexHash(hash), LocationID: loc.ID, CreatedAt: s.clock.Now()}); err != nil {
-			return err
-		}
-		return s.audit(ctx, q, a, "gateway.token_created", loc.Name, "")
-	})
-	if err != nil {
-		return "", err
-	}
-	return plain, nil
-}
-
-// GatewayLocation returns the location a gateway token serves.
-func (s *Service) GatewayLocation(ctx context.Context, gatewayToken string) (store.Location, error) {
-	unauth := fault.New(fault.Unauthenticated, "The gateway token is missing or unknown; create one for the location and start the gateway with it.")
-	if gatewayToken == "" {
-		return store.Location{}, unauth
-	}
-	t, err := s.store.GatewayTokenByHash(ctx, hexHash(token.Hash(gatewayToken)))
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Location{}, unauth
-	}
-	if err != nil {
-		return store.Location{}, err
-	}
-	l, err := s.store.LocationByID(ctx, t.LocationID)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Location{}, unauth
-	}
-	return l, err
 }

@@ -52,6 +52,7 @@ type Service struct {
 	Sessions *session.Manager
 
 	instanceID string
+	gateways   gatewayStreams // open peer streams, by gateway token id
 }
 
 // New returns a service over an open store.
