@@ -86,8 +86,11 @@ func checkEnum(field string, e protoreflect.Enum) error {
 			names = append(names, string(v.Name()))
 		}
 	}
-	return &fault.Error{Kind: fault.Invalid, Field: field,
-		Msg: fmt.Sprintf("%s: %d is not a %s; use %s", field, e.Number(), d.Name(), strings.Join(names, ", "))}
+	use := strings.Join(names, ", ")
+	if n := len(names); n > 1 {
+		use = strings.Join(names[:n-1], ", ") + " or " + names[n-1]
+	}
+	return &fault.Error{Kind: fault.Invalid, Field: field, Msg: fmt.Sprintf("%s: %d is not a %s; use %s", field, e.Number(), d.Name(), use)}
 }
 
 func gatewayTokenPB(t store.GatewayToken) *v1.GatewayToken {
