@@ -2,11 +2,11 @@ package api
 
 import (
 	"context"
-	"errors"
 
 	"connectrpc.com/connect"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/mail"
 	"github.com/wicket-vpn/wicket/server/internal/service"
 	"github.com/wicket-vpn/wicket/server/internal/store"
@@ -53,7 +53,11 @@ func (a *adminService) CreateLocation(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	l, err := a.svc.CreateLocation(ctx, actor, locationSpec(req.Msg.GetLocation()))
+	spec, err := locationSpec(req.Msg.GetLocation())
+	if err != nil {
+		return nil, err
+	}
+	l, err := a.svc.CreateLocation(ctx, actor, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +69,11 @@ func (a *adminService) UpdateLocation(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	l, err := a.svc.UpdateLocation(ctx, actor, locationSpec(req.Msg.GetLocation()))
+	spec, err := locationSpec(req.Msg.GetLocation())
+	if err != nil {
+		return nil, err
+	}
+	l, err := a.svc.UpdateLocation(ctx, actor, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +178,9 @@ func (a *adminService) UpdateSmtpSettings(ctx context.Context, req *connect.Requ
 		return nil, err
 	}
 	m := req.Msg
+	if err := checkEnum("tls", m.GetTls()); err != nil {
+		return nil, err
+	}
 	err = a.svc.UpdateSMTP(ctx, actor, mail.Settings{Host: m.GetHost(), Port: int(m.GetPort()), Username: m.GetUsername(), Password: m.GetPassword(), From: m.GetFrom(), TLS: tlsFromPB(m.GetTls())})
 	if err != nil {
 		return nil, err
@@ -237,17 +248,44 @@ func (a *adminService) CreateGatewayToken(ctx context.Context, req *connect.Requ
 	if err != nil {
 		return nil, err
 	}
-	tok, err := a.svc.CreateGatewayToken(ctx, actor, req.Msg.GetLocationId())
+	m := req.Msg
+	n := service.NewGatewayToken{LocationID: m.GetLocationId(), Name: m.GetName()}
+	if m.ExpiresAt != nil {
+		if err := m.GetExpiresAt().CheckValid(); err != nil {
+			return nil, &fault.Error{Kind: fault.Invalid, Field: "expires_at", Msg: "expires_at: not a valid time (" + err.Error() + ")"}
+		}
+		n.ExpiresAt = m.GetExpiresAt().AsTime()
+	}
+	t, plain, err := a.svc.CreateGatewayToken(ctx, actor, n)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&v1.CreateGatewayTokenResponse{GatewayToken: tok}), nil
+	return connect.NewResponse(&v1.CreateGatewayTokenResponse{GatewayToken: plain, Token: gatewayTokenPB(t)}), nil
 }
 
 func (a *adminService) ListGatewayTokens(ctx context.Context, req *connect.Request[v1.ListGatewayTokensRequest]) (*connect.Response[v1.ListGatewayTokensResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("not implemented yet"))
+	actor, err := a.admin(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	list, err := a.svc.ListGatewayTokens(ctx, actor, req.Msg.GetLocationId())
+	if err != nil {
+		return nil, err
+	}
+	out := &v1.ListGatewayTokensResponse{}
+	for _, t := range list {
+		out.Tokens = append(out.Tokens, gatewayTokenPB(t))
+	}
+	return connect.NewResponse(out), nil
 }
 
 func (a *adminService) RevokeGatewayToken(ctx context.Context, req *connect.Request[v1.RevokeGatewayTokenRequest]) (*connect.Response[v1.RevokeGatewayTokenResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("not implemented yet"))
+	actor, err := a.admin(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.svc.RevokeGatewayToken(ctx, actor, req.Msg.GetId()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.RevokeGatewayTokenResponse{}), nil
 }

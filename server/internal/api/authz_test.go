@@ -205,7 +205,8 @@ func (e *authzEnv) scratchUser(ctx context.Context, totp bool) (store.User, erro
 }
 
 func (e *authzEnv) scratchLocation(ctx context.Context) (string, error) {
-	l, err := e.s.Svc.CreateLocation(ctx, e.adminActor(), service.LocationSpec{Name: fmt.Sprintf("scratch-%d", e.seq()), Address: "10.99.0.1/24", Endpoint: "127.0.0.1:51999"})
+	n := e.seq()
+	l, err := e.s.Svc.CreateLocation(ctx, e.adminActor(), service.LocationSpec{Name: fmt.Sprintf("scratch-%d", n), Address: "10.99.0.1/24", ListenPort: 52000 + n, Endpoint: fmt.Sprintf("127.0.0.1:%d", 52000+n)})
 	return l.ID, err
 }
 
@@ -637,8 +638,9 @@ var authzRows = []authzRow{
 		procedure: wicketv1connect.AdminServiceCreateLocationProcedure,
 		want:      adminCells,
 		call: func(ctx context.Context, e *authzEnv, c authzCaller) error {
-			name := fmt.Sprintf("new-%d", e.seq())
-			_, err := e.s.Admin.CreateLocation(ctx, servertest.Req(c.bearer, &v1.CreateLocationRequest{Location: &v1.Location{Name: name, Address: "10.98.0.1/24", Endpoint: "127.0.0.1:51998"}}))
+			n := e.seq()
+			name := fmt.Sprintf("new-%d", n)
+			_, err := e.s.Admin.CreateLocation(ctx, servertest.Req(c.bearer, &v1.CreateLocationRequest{Location: &v1.Location{Name: name, Address: "10.98.0.1/24", ListenPort: uint32(52000 + n), Endpoint: "127.0.0.1:51998"}}))
 			if err != nil {
 				locs, lerr := e.s.Svc.Store().ListLocations(ctx)
 				if lerr != nil {
@@ -666,7 +668,7 @@ var authzRows = []authzRow{
 				return err
 			}
 			_, err = e.s.Admin.UpdateLocation(ctx, servertest.Req(c.bearer, &v1.UpdateLocationRequest{Location: &v1.Location{
-				Id: id, Name: l.Name, Address: l.Address, Endpoint: l.Endpoint, PeerDisconnectThresholdSeconds: 900,
+				Id: id, Name: l.Name, Address: l.Address, ListenPort: uint32(l.ListenPort), Endpoint: l.Endpoint, PeerDisconnectThresholdSeconds: 900,
 			}}))
 			after, lerr := e.s.Svc.Store().LocationByID(ctx, id)
 			if lerr != nil {
@@ -854,6 +856,32 @@ var authzRows = []authzRow{
 			r, err := e.s.Admin.CreateGatewayToken(ctx, servertest.Req(c.bearer, &v1.CreateGatewayTokenRequest{LocationId: e.office.Id}))
 			if err == nil && r.Msg.GatewayToken == "" {
 				return errors.New("empty gateway token")
+			}
+			return err
+		},
+	},
+	{
+		procedure: wicketv1connect.AdminServiceListGatewayTokensProcedure,
+		want:      adminCells,
+		call: func(ctx context.Context, e *authzEnv, c authzCaller) error {
+			r, err := e.s.Admin.ListGatewayTokens(ctx, servertest.Req(c.bearer, &v1.ListGatewayTokensRequest{LocationId: e.office.Id}))
+			if err == nil && len(r.Msg.Tokens) == 0 {
+				return errors.New("the office's gateway token is not listed")
+			}
+			return err
+		},
+	},
+	{
+		procedure: wicketv1connect.AdminServiceRevokeGatewayTokenProcedure,
+		want:      adminCells,
+		call: func(ctx context.Context, e *authzEnv, c authzCaller) error {
+			t, plain, err := e.s.Svc.CreateGatewayToken(ctx, e.adminActor(), service.NewGatewayToken{LocationID: e.office.Id, Name: fmt.Sprintf("scratch-%d", e.seq())})
+			if err != nil {
+				return err
+			}
+			_, err = e.s.Admin.RevokeGatewayToken(ctx, servertest.Req(c.bearer, &v1.RevokeGatewayTokenRequest{Id: t.ID}))
+			if _, lerr := e.s.Svc.GatewayLocation(ctx, plain); (lerr == nil) != (err != nil) {
+				return fmt.Errorf("revoking answered %v, and the token then answered %v", err, lerr)
 			}
 			return err
 		},

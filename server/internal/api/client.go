@@ -106,6 +106,9 @@ func (a *clientService) StartMfa(ctx context.Context, req *connect.Request[v1.St
 	if err != nil {
 		return nil, err
 	}
+	if err := checkEnum("method", req.Msg.GetMethod()); err != nil {
+		return nil, err
+	}
 	c, err := a.svc.StartMFA(ctx, dev, req.Msg.GetLocationId(), mfa.Method(req.Msg.GetMethod()), remote(req.Peer()))
 	if err != nil {
 		return nil, err

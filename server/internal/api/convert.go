@@ -1,11 +1,15 @@
 package api
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/mail"
 	"github.com/wicket-vpn/wicket/server/internal/mfa"
 	"github.com/wicket-vpn/wicket/server/internal/service"
@@ -43,7 +47,7 @@ func locationPB(l store.Location) *v1.Location {
 	}
 }
 
-func locationSpec(l *v1.Location) service.LocationSpec {
+func locationSpec(l *v1.Location) (service.LocationSpec, error) {
 	if l == nil {
 		l = &v1.Location{}
 	}
@@ -53,6 +57,9 @@ func locationSpec(l *v1.Location) service.LocationSpec {
 		ThresholdSeconds: int(l.GetPeerDisconnectThresholdSeconds()), AllowedGroups: l.GetAllowedGroups(), MTU: int(l.GetMtu()),
 		MaxSessionSeconds: int(l.GetMaxSessionSeconds()),
 	}
+	if err := checkEnum("mfa_mode", l.GetMfaMode()); err != nil {
+		return spec, err
+	}
 	switch l.GetMfaMode() {
 	case v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL:
 		on := true
@@ -61,7 +68,33 @@ func locationSpec(l *v1.Location) service.LocationSpec {
 		off := false
 		spec.MFA = &off
 	}
-	return spec
+	return spec, nil
+}
+
+// checkEnum refuses a number the enum does not define. Proto3 keeps
+// unknown numbers as they came (the JSON {"mfaMode": 99} included), and
+// reading one as some known value acts on what the caller never asked for:
+// an unknown mfa_mode used to be stored as "no MFA".
+func checkEnum(field string, e protoreflect.Enum) error {
+	d := e.Descriptor()
+	if d.Values().ByNumber(e.Number()) != nil {
+		return nil
+	}
+	var names []string
+	for i := range d.Values().Len() {
+		if v := d.Values().Get(i); v.Number() != 0 {
+			names = append(names, string(v.Name()))
+		}
+	}
+	use := strings.Join(names, ", ")
+	if n := len(names); n > 1 {
+		use = strings.Join(names[:n-1], ", ") + " or " + names[n-1]
+	}
+	return &fault.Error{Kind: fault.Invalid, Field: field, Msg: fmt.Sprintf("%s: %d is not a %s; use %s", field, e.Number(), d.Name(), use)}
+}
+
+func gatewayTokenPB(t store.GatewayToken) *v1.GatewayToken {
+	return &v1.GatewayToken{Id: t.ID, LocationId: t.LocationID, Name: t.Name, CreatedAt: ts(t.CreatedAt), LastUsedAt: ts(t.LastUsedAt), ExpiresAt: ts(t.ExpiresAt)}
 }
 
 func tunnelPB(t service.Tunnel) *v1.TunnelConfig {

@@ -7,6 +7,7 @@ import (
 	"connectrpc.com/connect"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/service"
 	"github.com/wicket-vpn/wicket/server/internal/session"
 )
@@ -18,20 +19,19 @@ func peerPB(p session.Peer) *v1.Peer {
 }
 
 func (a *gatewayService) SyncPeers(ctx context.Context, req *connect.Request[v1.SyncPeersRequest], stream *connect.ServerStream[v1.SyncPeersResponse]) error {
-	loc, err := a.svc.GatewayLocation(ctx, req.Msg.GetGatewayToken())
+	g, err := a.svc.FollowGateway(ctx, req.Msg.GetGatewayToken())
 	if err != nil {
 		return err
 	}
-	sub := a.svc.Sessions.FollowPeers(loc.ID)
-	defer sub.Close()
+	defer g.Close()
 	for {
-		ch, err := sub.Next(ctx)
+		ch, err := g.Next()
 		if errors.Is(err, session.ErrLocationDeleted) {
 			return connect.NewError(connect.CodeNotFound, errors.New("the gateway's location was deleted"))
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+			if fault.KindOf(err) == fault.Internal && ctx.Err() != nil {
+				return nil // the gateway went away or the server is stopping
 			}
 			return err
 		}

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +26,7 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/mail/mailtest"
 	"github.com/wicket-vpn/wicket/server/internal/mfa"
 	"github.com/wicket-vpn/wicket/server/internal/service"
+	"github.com/wicket-vpn/wicket/server/internal/store"
 	"github.com/wicket-vpn/wicket/server/internal/tlscert"
 )
 
@@ -370,14 +373,26 @@ func (s *Server) WaitCode(addr string, n int) string {
 	return code
 }
 
-// CreateLocation makes a location through the API; zero fields get test defaults.
+// CreateLocation makes a location through the API; zero fields get test
+// defaults: the first listen port from 51820 that no location uses, since
+// two locations may not share one.
 func (s *Server) CreateLocation(l *v1.Location) *v1.Location {
 	s.T.Helper()
 	if l.Address == "" {
 		l.Address = "10.10.0.1/24"
 	}
+	if l.ListenPort == 0 {
+		locs, err := s.Svc.Store().ListLocations(Ctx(s.T))
+		if err != nil {
+			s.T.Fatal(err)
+		}
+		l.ListenPort = 51820
+		for slices.ContainsFunc(locs, func(o store.Location) bool { return o.ListenPort == int(l.ListenPort) }) {
+			l.ListenPort++
+		}
+	}
 	if l.Endpoint == "" {
-		l.Endpoint = "127.0.0.1:51820"
+		l.Endpoint = "127.0.0.1:" + strconv.Itoa(int(l.ListenPort))
 	}
 	resp, err := s.Admin.CreateLocation(Ctx(s.T), Req(s.AdminToken(), &v1.CreateLocationRequest{Location: l}))
 	if err != nil {

@@ -483,6 +483,9 @@ func (s *Service) CreateEnrollmentToken(ctx context.Context, a Actor, deviceName
 	if len(deviceName) > 64 {
 		return Enrollment{}, fault.New(fault.Invalid, "device_name: at most 64 characters")
 	}
+	if err := checkName("device_name", deviceName); err != nil {
+		return Enrollment{}, err
+	}
 	u, err := s.store.UserByID(ctx, a.UserID)
 	if err != nil {
 		return Enrollment{}, notFound("user", err)

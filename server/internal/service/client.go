@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -99,6 +100,9 @@ func (s *Service) Enroll(ctx context.Context, enrollmentToken, name, publicKey, 
 	if len(name) > 64 {
 		return Device{}, "", fault.New(fault.Invalid, "device_name: at most 64 characters")
 	}
+	if err := checkName("device_name", name); err != nil {
+		return Device{}, "", err
+	}
 	plain, hash, err := token.New("wdt_")
 	if err != nil {
 		return Device{}, "", err
@@ -122,6 +126,11 @@ func (s *Service) Enroll(ctx context.Context, enrollmentToken, name, publicKey, 
 		u, err := q.UserByID(ctx, t.UserID)
 		if err != nil {
 			return notFound("user", err)
+		}
+		// wireguard-go silently skips a peer with the interface's own key: the
+		// device could never connect while the server counted it a peer.
+		if _, err := q.LocationByPublicKey(ctx, key.String()); !errors.Is(err, store.ErrNotFound) {
+			return cmp.Or(err, fault.New(fault.Invalid, "public_key: this is a location's public key, not the device's own; the client must make a new key pair"))
 		}
 		d := store.Device{ID: newID(), UserID: u.ID, Name: name, PublicKey: key.String(), TokenHash: hexHash(hash), CreatedAt: now, LastSeen: now}
 		if err := q.CreateDevice(ctx, d); err != nil {

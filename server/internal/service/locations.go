@@ -15,7 +15,6 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/ipam"
 	"github.com/wicket-vpn/wicket/server/internal/session"
 	"github.com/wicket-vpn/wicket/server/internal/store"
-	"github.com/wicket-vpn/wicket/server/internal/token"
 	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
 
@@ -114,6 +113,9 @@ func (s *Service) validate(spec LocationSpec, loc *store.Location) error {
 	name := strings.TrimSpace(spec.Name)
 	if name == "" || len(name) > 64 {
 		return fieldErr("name", "give the location a name of 1 to 64 characters")
+	}
+	if err := checkName("name", name); err != nil {
+		return err
 	}
 	pool, err := ipam.ParsePool(strings.TrimSpace(spec.Address))
 	if err != nil {
@@ -234,6 +236,9 @@ func (s *Service) CreateLocation(ctx context.Context, a Actor, spec LocationSpec
 	loc.PrivateKey = s.sealString(priv[:], session.LocationKeyAAD(loc.ID))
 	loc.PublicKey = priv.Public().String()
 	err = s.store.InTx(ctx, func(q *store.Q) error {
+		if err := portFree(ctx, q, loc); err != nil {
+			return err
+		}
 		v, err := q.BumpConfigVersion(ctx)
 		if err != nil {
 			return err
@@ -252,6 +257,39 @@ func (s *Service) CreateLocation(ctx context.Context, a Actor, spec LocationSpec
 	}
 	s.Hub.InstanceChanged("")
 	return loc, nil
+}
+
+// portFree refuses a listen port that another location uses. Any two
+// locations count as one host: the embedded gateway serves every location
+// from this machine, where two interfaces cannot share a UDP port, and for
+// standalone gateways the server cannot know which host each runs on
+// (endpoints may be names of one address, or sit behind NAT). A false
+// refusal costs choosing another port; a missed one leaves a location whose
+// gateway never comes up, or clients that reach the wrong location.
+func portFree(ctx context.Context, q *store.Q, loc store.Location) error {
+	locs, err := q.ListLocations(ctx)
+	if err != nil {
+		return err
+	}
+	used := map[int]bool{}
+	var owner string
+	for _, o := range locs {
+		if o.ID == loc.ID {
+			continue
+		}
+		used[o.ListenPort] = true
+		if o.ListenPort == loc.ListenPort {
+			owner = o.Name
+		}
+	}
+	if owner == "" {
+		return nil
+	}
+	free := DefaultListenPort
+	for used[free] || free == loc.ListenPort {
+		free++
+	}
+	return fieldErr("listen_port", "%d is already used by %s; pick a free port, such as %d, and use it in the endpoint too", loc.ListenPort, owner, free)
 }
 
 func describe(l store.Location) string {
@@ -281,6 +319,9 @@ func (s *Service) UpdateLocation(ctx context.Context, a Actor, spec LocationSpec
 		}
 		loc = old
 		if err := s.validate(spec, &loc); err != nil {
+			return err
+		}
+		if err := portFree(ctx, q, loc); err != nil {
 			return err
 		}
 		v, err := q.BumpConfigVersion(ctx)
@@ -376,49 +417,4 @@ func (s *Service) DeleteLocation(ctx context.Context, a Actor, id string) error 
 	s.Sessions.Publish(id)
 	s.Hub.InstanceChanged("")
 	return nil
-}
-
-// CreateGatewayToken makes a token for a gateway of the location.
-func (s *Service) CreateGatewayToken(ctx context.Context, a Actor, locationID string) (string, error) {
-	if !a.Admin {
-		return "", a.notAdmin()
-	}
-	loc, err := s.store.LocationByID(ctx, locationID)
-	if err != nil {
-		return "", notFound("location", err)
-	}
-	plain, hash, err := token.New("wgt_")
-	if err != nil {
-		return "", err
-	}
-	err = s.store.InTx(ctx, func(q *store.Q) error {
-		if err := q.CreateGatewayToken(ctx, store.GatewayToken{Hash: hexHash(hash), LocationID: loc.ID, CreatedAt: s.clock.Now()}); err != nil {
-			return err
-		}
-		return s.audit(ctx, q, a, "gateway.token_created", loc.Name, "")
-	})
-	if err != nil {
-		return "", err
-	}
-	return plain, nil
-}
-
-// GatewayLocation returns the location a gateway token serves.
-func (s *Service) GatewayLocation(ctx context.Context, gatewayToken string) (store.Location, error) {
-	unauth := fault.New(fault.Unauthenticated, "The gateway token is missing or unknown; create one for the location and start the gateway with it.")
-	if gatewayToken == "" {
-		return store.Location{}, unauth
-	}
-	t, err := s.store.GatewayTokenByHash(ctx, hexHash(token.Hash(gatewayToken)))
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Location{}, unauth
-	}
-	if err != nil {
-		return store.Location{}, err
-	}
-	l, err := s.store.LocationByID(ctx, t.LocationID)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Location{}, unauth
-	}
-	return l, err
 }

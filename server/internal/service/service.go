@@ -55,6 +55,7 @@ type Service struct {
 	Sessions *session.Manager
 
 	instanceID string
+	gateways   gatewayStreams // open peer streams, by gateway token id
 }
 
 // New returns a service over an open store.
@@ -67,6 +68,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.InstanceName == "" {
 		cfg.InstanceName = "Wicket"
+	}
+	if problem := nameProblem(cfg.InstanceName); problem != "" {
+		return nil, fmt.Errorf("the instance name %q %s", cfg.InstanceName, problem)
 	}
 	if cfg.MinThreshold == 0 {
 		cfg.MinThreshold = 120 * time.Second

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	netmail "net/mail"
 	"strings"
 	"time"
 
@@ -98,6 +99,9 @@ func (s *Service) UpdateSMTP(ctx context.Context, a Actor, set mail.Settings) er
 		if err := set.Validate(); err != nil {
 			return fault.New(fault.Invalid, "%v", err)
 		}
+		if err := checkFrom(set.From); err != nil {
+			return err
+		}
 		r = smtpRecord{Host: set.Host, Port: set.Port, Username: set.Username, From: set.From, TLS: int(set.TLS), SealedPassword: old.SealedPassword}
 		if set.Password != "" {
 			r.SealedPassword = s.sealString([]byte(set.Password), smtpPasswordAAD)
@@ -141,6 +145,20 @@ func (s *Service) SendTestEmail(ctx context.Context, a Actor, to string) error {
 	s.auditNow(ctx, a, "smtp.test_sent", to, fmt.Sprintf("ok=%t", err == nil))
 	if err != nil {
 		return fault.Wrap(fault.Unavailable, err, "The test email could not be sent: %v", err)
+	}
+	return nil
+}
+
+// checkFrom applies checkName to the sender, as typed and with its display
+// name decoded: an RFC 2047 encoded word can carry what the raw text does
+// not show. Validate has parsed the address already.
+func checkFrom(from string) error {
+	problem := nameProblem(from)
+	if a, err := netmail.ParseAddress(from); problem == "" && err == nil {
+		problem = nameProblem(a.Name)
+	}
+	if problem != "" {
+		return fault.New(fault.Invalid, "From address %s", problem)
 	}
 	return nil
 }

@@ -87,6 +87,11 @@ func (q *Q) LocationByID(ctx context.Context, id string) (Location, error) {
 	return scanLocation(q.queryRow(ctx, `SELECT `+locationCols+` FROM locations WHERE id=$1`, id))
 }
 
+// LocationByPublicKey returns the location whose gateway has the public key.
+func (q *Q) LocationByPublicKey(ctx context.Context, key string) (Location, error) {
+	return scanLocation(q.queryRow(ctx, `SELECT `+locationCols+` FROM locations WHERE public_key=$1`, key))
+}
+
 // ListLocations returns every location by name.
 func (q *Q) ListLocations(ctx context.Context) ([]Location, error) {
 	rows, err := q.query(ctx, `SELECT `+locationCols+` FROM locations ORDER BY name`)
@@ -115,33 +120,6 @@ func (q *Q) DeleteLocation(ctx context.Context, id string) error {
 		return ErrNotFound
 	}
 	return nil
-}
-
-// GatewayToken lets a gateway serve one location.
-type GatewayToken struct {
-	Hash       string
-	LocationID string
-	CreatedAt  time.Time
-	LastSeen   time.Time
-	LastReport time.Time
-}
-
-// CreateGatewayToken stores a gateway token.
-func (q *Q) CreateGatewayToken(ctx context.Context, t GatewayToken) error {
-	_, err := q.exec(ctx, `INSERT INTO gateway_tokens (token_hash, location_id, created_at) VALUES ($1,$2,$3)`, t.Hash, t.LocationID, ms(t.CreatedAt))
-	return err
-}
-
-// GatewayTokenByHash returns a gateway token.
-func (q *Q) GatewayTokenByHash(ctx context.Context, hash string) (GatewayToken, error) {
-	var t GatewayToken
-	var c, s, r int64
-	err := q.queryRow(ctx, `SELECT token_hash, location_id, created_at, last_seen, last_report FROM gateway_tokens WHERE token_hash=$1`, hash).Scan(&t.Hash, &t.LocationID, &c, &s, &r)
-	if errors.Is(err, sql.ErrNoRows) {
-		return t, ErrNotFound
-	}
-	t.CreatedAt, t.LastSeen, t.LastReport = fromMS(c), fromMS(s), fromMS(r)
-	return t, err
 }
 
 // Meta returns a setting, "" when unset.

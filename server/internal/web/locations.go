@@ -79,7 +79,7 @@ func locationFields(f func(string) string, mfaOn bool, e errs) []fieldGroup {
 			{Name: "address", Label: "Address", Type: "text", Value: f("address"), Required: true, Placeholder: "10.10.0.1/24",
 				Hint: "The gateway's tunnel address with its prefix. Devices get their addresses from this network."},
 			{Name: "listen_port", Label: "Listen port", Type: "number", Value: f("listen_port"), Placeholder: "51820", InputMode: "numeric",
-				Hint: "UDP port the gateway listens on. Empty means 51820."},
+				Hint: "UDP port the gateway listens on; each location needs its own. Empty means 51820."},
 			{Name: "endpoint", Label: "Endpoint", Type: "text", Value: f("endpoint"), Required: true, Placeholder: "vpn.example.com:51820",
 				Hint: "Host and port that clients dial."},
 			{Name: "allowed_ips", Label: "Allowed IPs", Type: "text", Value: f("allowed_ips"), Placeholder: "10.10.0.0/24, 192.168.1.0/24", Wide: true,

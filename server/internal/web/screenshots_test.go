@@ -150,6 +150,18 @@ func demo(t *testing.T, s *servertest.Server) {
 			}
 		}
 	}
+	for _, g := range []struct {
+		loc, name string
+		life      time.Duration
+	}{{office.Id, "office-gw-1", 365 * 24 * time.Hour}, {office.Id, "", 0}} {
+		n := service.NewGatewayToken{LocationID: g.loc, Name: g.name}
+		if g.life > 0 {
+			n.ExpiresAt = s.Clock.Now().Add(g.life)
+		}
+		if _, _, err := s.Svc.CreateGatewayToken(ctx, service.Actor{Username: "admin", Admin: true}, n); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.CreateUser("carol", "staff", "engineering")
 	s.CreateUser("dave")
 	s.Clock.Advance(90 * time.Second)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/wicket-vpn/wicket/server/internal/mail"
+	"github.com/wicket-vpn/wicket/server/internal/service"
 	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
@@ -136,7 +137,7 @@ type auditData struct {
 }
 
 // auditActions suggest filters; any action or prefix ending in "." works.
-var auditActions = []string{"login.", "login.failed", "mfa.", "mfa.failed", "session.", "location.", "user.", "device.", "gateway.", "smtp."}
+var auditActions = []string{"login.", "login.failed", "mfa.", "mfa.failed", "session.", "location.", "user.", "device.", "gateway_token.", "smtp."}
 
 func (h *handler) audit(w http.ResponseWriter, r *http.Request, v *visit) {
 	q := r.URL.Query()
@@ -185,39 +186,76 @@ func (h *handler) audit(w http.ResponseWriter, r *http.Request, v *visit) {
 type gatewayRow struct {
 	Location  store.Location
 	Followers int
+	Tokens    []gatewayTokenRow
+}
+
+type gatewayTokenRow struct {
+	Token   store.GatewayToken
+	Expired bool
+	Streams int // peer streams open with it through this process
 }
 
 type gatewaysData struct {
-	Rows []gatewayRow
+	Rows     []gatewayRow
+	Expiries []choice
+}
+
+// gatewayExpiries are the lifetimes the create form offers, in days.
+var gatewayExpiries = []choice{
+	{Value: "", Label: "Never"}, {Value: "30", Label: "30 days"}, {Value: "90", Label: "90 days"}, {Value: "365", Label: "1 year", Selected: true},
 }
 
 func (h *handler) gateways(w http.ResponseWriter, r *http.Request, v *visit) {
-	locs, err := h.svc.ListLocations(r.Context(), v.actor)
+	ctx := r.Context()
+	locs, err := h.svc.ListLocations(ctx, v.actor)
 	if err != nil {
 		h.failErr(w, r, v, err)
 		return
 	}
-	var d gatewaysData
+	tokens, err := h.svc.ListGatewayTokens(ctx, v.actor, "")
+	if err != nil {
+		h.failErr(w, r, v, err)
+		return
+	}
+	now := h.svc.Now()
+	d := gatewaysData{Expiries: gatewayExpiries}
 	for _, l := range locs {
-		d.Rows = append(d.Rows, gatewayRow{Location: l, Followers: h.svc.Sessions.Followers(l.ID)})
+		row := gatewayRow{Location: l, Followers: h.svc.Sessions.Followers(l.ID)}
+		for _, t := range tokens {
+			if t.LocationID == l.ID {
+				row.Tokens = append(row.Tokens, gatewayTokenRow{Token: t, Expired: t.Expired(now), Streams: h.svc.GatewayStreams(t.ID)})
+			}
+		}
+		d.Rows = append(d.Rows, row)
 	}
 	h.render(w, r, v, "gateways", "Gateways", "gateways", d)
 }
 
 type gatewayTokenData struct {
 	Location store.Location
+	Info     store.GatewayToken
 	Token    string
 	Command  string
 }
 
 func (h *handler) gatewayToken(w http.ResponseWriter, r *http.Request, v *visit) {
 	ctx := r.Context()
-	loc, err := h.svc.GetLocation(ctx, v.actor, r.PostForm.Get("location"))
+	f := r.PostForm
+	loc, err := h.svc.GetLocation(ctx, v.actor, f.Get("location"))
 	if err != nil {
 		redirectErr(w, r, "/gateways", h.message(r, err))
 		return
 	}
-	tok, err := h.svc.CreateGatewayToken(ctx, v.actor, loc.ID)
+	n := service.NewGatewayToken{LocationID: loc.ID, Name: f.Get("name")}
+	if days := f.Get("expires"); days != "" {
+		d, err := strconv.Atoi(days)
+		if err != nil || d < 1 || d > 3660 {
+			redirectErr(w, r, "/gateways", "Choose when the token expires from the list.")
+			return
+		}
+		n.ExpiresAt = h.svc.Now().AddDate(0, 0, d)
+	}
+	info, tok, err := h.svc.CreateGatewayToken(ctx, v.actor, n)
 	if err != nil {
 		redirectErr(w, r, "/gateways", h.message(r, err))
 		return
@@ -232,5 +270,17 @@ func (h *handler) gatewayToken(w http.ResponseWriter, r *http.Request, v *visit)
 	}
 	cmd += " --token " + tok
 	// The token is shown once, in this response; it is not stored in plain.
-	h.render(w, r, v, "gateway_token", "Gateway token for "+loc.Name, "gateways", gatewayTokenData{Location: loc, Token: tok, Command: cmd})
+	h.render(w, r, v, "gateway_token", "Gateway token for "+loc.Name, "gateways", gatewayTokenData{Location: loc, Info: info, Token: tok, Command: cmd})
+}
+
+func (h *handler) revokeGatewayToken(w http.ResponseWriter, r *http.Request, v *visit) {
+	what := strings.TrimSpace(r.PostForm.Get("what"))
+	if what == "" {
+		what = "The gateway token"
+	}
+	if err := h.svc.RevokeGatewayToken(r.Context(), v.actor, r.PathValue("id")); err != nil {
+		redirectErr(w, r, "/gateways", h.message(r, err))
+		return
+	}
+	redirect(w, r, "/gateways", what+" was revoked. Gateways using it were disconnected; start them again with a new token.")
 }

@@ -161,6 +161,7 @@ func (h *handler) routes() {
 
 	m.HandleFunc("GET /gateways", h.admin(h.gateways))
 	m.HandleFunc("POST /gateways/token", h.admin(h.gatewayToken))
+	m.HandleFunc("POST /gateways/tokens/{id}/revoke", h.admin(h.revokeGatewayToken))
 
 	m.HandleFunc("GET /profile", h.user(h.profile))
 	m.HandleFunc("POST /profile/totp", h.user(h.beginTOTP))
