@@ -26,6 +26,7 @@ func TestGatewaysPageListsAndRevokesTokens(t *testing.T) {
 	c := newClient(t, s)
 	c.signIn("admin", "admin-password")
 
+	made := s.Clock.Now().UTC()
 	c.get("/gateways")
 	code, body := c.post("/gateways/token", url.Values{"location": {loc.Id}, "name": {"depot-gw-1"}, "expires": {"30"}})
 	if code != http.StatusOK {
@@ -35,7 +36,7 @@ func TestGatewaysPageListsAndRevokesTokens(t *testing.T) {
 	if tok == "" {
 		t.Fatalf("no token on the page:\n%s", text(body))
 	}
-	mustContain(t, body, "depot-gw-1", "1 Jul 2026 12:00 UTC")
+	mustContain(t, body, "depot-gw-1", made.AddDate(0, 0, 30).Format("2 Jan 2006 15:04")+" UTC")
 
 	// A name that reads as another one is refused, and nothing is made.
 	c.get("/gateways")
@@ -66,7 +67,7 @@ func TestGatewaysPageListsAndRevokesTokens(t *testing.T) {
 		t.Fatalf("no row for the token:\n%s", text(body))
 	}
 	// Name, created, last use, expiry and the open stream.
-	mustContain(t, row, "depot-gw-1", "1 Jun 2026 12:00 UTC", "5 min ago", "1 Jul 2026 12:00 UTC", `<td data-label="Connected now">1</td>`)
+	mustContain(t, row, "depot-gw-1", made.Format("2 Jan 2006 15:04")+" UTC", "5 min ago", made.AddDate(0, 0, 30).Format("2 Jan 2006 15:04")+" UTC", `<td data-label="Connected now">1</td>`)
 
 	// Without the page's CSRF token the Revoke button's form does nothing.
 	revoke := "/gateways/tokens/" + id + "/revoke"
