@@ -98,7 +98,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, n NewUser) (store.Use
 	if err != nil {
 		return store.User{}, err
 	}
-	hash, err := password.Hash(n.Password)
+	hash, err := password.Hash(ctx, n.Password)
 	if err != nil {
 		return store.User{}, err
 	}
@@ -154,7 +154,7 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, up UserUpdate) (store
 		if err := password.Check(up.Password); err != nil {
 			return store.User{}, fault.New(fault.Invalid, "password: %v", err)
 		}
-		if newHash, err = password.Hash(up.Password); err != nil {
+		if newHash, err = password.Hash(ctx, up.Password); err != nil {
 			return store.User{}, err
 		}
 	}
@@ -288,8 +288,10 @@ func (s *Service) Login(ctx context.Context, username, pw, totpCode, remote stri
 	u, err := s.store.UserByUsername(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
 		// Spend the same time as a real check, so timing does not tell
-		// which usernames exist.
-		password.Verify(dummyHash, pw)
+		// which usernames exist. Busy is busy for every username.
+		if _, err := password.Verify(ctx, dummyHash, pw); err != nil {
+			return "", time.Time{}, err
+		}
 		s.auditNow(ctx, a, "login.failed", username, "unknown user")
 		return "", time.Time{}, bad
 	}
@@ -301,7 +303,7 @@ func (s *Service) Login(ctx context.Context, username, pw, totpCode, remote stri
 		s.auditNow(ctx, a, "login.failed", username, "locked out")
 		return "", time.Time{}, err
 	}
-	ok, err := password.Verify(u.PasswordHash, pw)
+	ok, err := password.Verify(ctx, u.PasswordHash, pw)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -351,7 +353,7 @@ func (s *Service) Login(ctx context.Context, username, pw, totpCode, remote stri
 var ErrTOTPRequired error = &fault.Error{Kind: fault.Unauthenticated, Msg: "This account uses an authenticator app: enter its 6-digit code."}
 
 var dummyHash = func() string {
-	h, _ := password.Hash("wicket-timing-equaliser")
+	h, _ := password.Hash(context.Background(), "wicket-timing-equaliser")
 	return h
 }()
 
