@@ -288,8 +288,8 @@ func (s *Service) Login(ctx context.Context, username, pw, totpCode, remote stri
 	u, err := s.store.UserByUsername(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
 		// Spend the same time as a real check, so timing does not tell
-		// which usernames exist. Busy is busy for every username.
-		if _, err := password.Verify(ctx, dummyHash, pw); err != nil {
+		// which usernames exist; the throttle counts the try all the same.
+		if _, err := s.verifyPassword(ctx, a, dummyHash, pw); err != nil {
 			return "", time.Time{}, err
 		}
 		s.auditNow(ctx, a, "login.failed", username, "unknown user")
@@ -303,7 +303,7 @@ func (s *Service) Login(ctx context.Context, username, pw, totpCode, remote stri
 		s.auditNow(ctx, a, "login.failed", username, "locked out")
 		return "", time.Time{}, err
 	}
-	ok, err := password.Verify(ctx, u.PasswordHash, pw)
+	ok, err := s.verifyPassword(ctx, a, u.PasswordHash, pw) // throttled: see throttle.go
 	if err != nil {
 		return "", time.Time{}, err
 	}
