@@ -10,6 +10,7 @@
 package password
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -71,8 +72,9 @@ var ErrMalformed = errors.New("malformed password hash")
 var b64 = base64.RawStdEncoding.Strict()
 
 // Hash returns the PHC-encoded argon2id hash of pw with a fresh random
-// salt, using Params.
-func Hash(pw string) (string, error) {
+// salt, using Params. It waits for a free slot (see Limit) as long as ctx
+// allows and at most MaxWait, and answers ErrBusy when none came.
+func Hash(ctx context.Context, pw string) (string, error) {
 	p := Params
 	if p.Memory < 8*uint32(p.Threads) || p.Time < 1 || p.Threads < 1 || p.SaltLen < minSaltLen || p.KeyLen < minKeyLen {
 		return "", fmt.Errorf("invalid argon2id parameters %+v", p)
@@ -81,20 +83,29 @@ func Hash(pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("generate salt: %w", err)
 	}
+	if err := acquire(ctx); err != nil {
+		return "", err
+	}
 	key := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	release()
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
 // Verify reports whether pw matches the PHC-encoded hash. It returns an
 // error wrapping ErrMalformed, and false, if encoded cannot be parsed; a
-// wrong password is not an error.
-func Verify(encoded, pw string) (bool, error) {
+// wrong password is not an error. Like Hash, it waits for a free slot and
+// answers ErrBusy (or ctx's error) when none came.
+func Verify(ctx context.Context, encoded, pw string) (bool, error) {
 	h, err := parse(encoded)
 	if err != nil {
 		return false, err
 	}
+	if err := acquire(ctx); err != nil {
+		return false, err
+	}
 	key := argon2.IDKey([]byte(pw), h.salt, h.params.Time, h.params.Memory, h.params.Threads, uint32(len(h.key)))
+	release()
 	return subtle.ConstantTimeCompare(key, h.key) == 1, nil
 }
 

@@ -38,7 +38,7 @@ func TestVerifyReferenceVectors(t *testing.T) {
 			if testing.Short() && strings.Contains(tt.encoded, "m=65536") {
 				t.Skip("expensive in -short mode")
 			}
-			got, err := Verify(tt.encoded, tt.pw)
+			got, err := Verify(t.Context(), tt.encoded, tt.pw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,7 +53,7 @@ func TestHashFormatDefaultParams(t *testing.T) {
 	if testing.Short() {
 		t.Skip("expensive in -short mode")
 	}
-	h, err := Hash("correct horse battery staple")
+	h, err := Hash(t.Context(), "correct horse battery staple")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,22 +83,22 @@ func TestHashVerifyRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, err := Hash(tt.pw)
+			h, err := Hash(t.Context(), tt.pw)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !strings.HasPrefix(h, "$argon2id$v=19$m=256,t=1,p=1$") {
 				t.Fatalf("Hash() = %q does not use Params", h)
 			}
-			ok, err := Verify(h, tt.pw)
+			ok, err := Verify(t.Context(), h, tt.pw)
 			if err != nil || !ok {
 				t.Fatalf("Verify(correct) = %v, %v", ok, err)
 			}
-			ok, err = Verify(h, tt.pw+"x")
+			ok, err = Verify(t.Context(), h, tt.pw+"x")
 			if err != nil || ok {
 				t.Fatalf("Verify(wrong) = %v, %v", ok, err)
 			}
-			h2, err := Hash(tt.pw)
+			h2, err := Hash(t.Context(), tt.pw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,7 +138,7 @@ func TestVerifyMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ok, err := Verify(tt.encoded, "password")
+			ok, err := Verify(t.Context(), tt.encoded, "password")
 			if err == nil {
 				t.Fatalf("Verify() = %v, nil; want error", ok)
 			}
@@ -160,7 +160,7 @@ func TestVerifyMalformed(t *testing.T) {
 
 func TestNeedsRehash(t *testing.T) {
 	lowCost(t)
-	current, err := Hash("password")
+	current, err := Hash(t.Context(), "password")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestHashRejectsBadParams(t *testing.T) {
 	old := Params
 	t.Cleanup(func() { Params = old })
 	Params = Parameters{Memory: 256, Time: 0, Threads: 1, SaltLen: 16, KeyLen: 32}
-	if _, err := Hash("password"); err == nil {
+	if _, err := Hash(t.Context(), "password"); err == nil {
 		t.Fatal("Hash() with t=0 succeeded")
 	}
 }
@@ -223,7 +223,7 @@ func TestCheck(t *testing.T) {
 
 func BenchmarkHash(b *testing.B) {
 	for b.Loop() {
-		if _, err := Hash("correct horse battery staple"); err != nil {
+		if _, err := Hash(b.Context(), "correct horse battery staple"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -98,7 +98,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, n NewUser) (store.Use
 	if err != nil {
 		return store.User{}, err
 	}
-	hash, err := password.Hash(n.Password)
+	hash, err := password.Hash(ctx, n.Password)
 	if err != nil {
 		return store.User{}, err
 	}
@@ -154,7 +154,7 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, up UserUpdate) (store
 		if err := password.Check(up.Password); err != nil {
 			return store.User{}, fault.New(fault.Invalid, "password: %v", err)
 		}
-		if newHash, err = password.Hash(up.Password); err != nil {
+		if newHash, err = password.Hash(ctx, up.Password); err != nil {
 			return store.User{}, err
 		}
 	}

@@ -37,7 +37,7 @@ var errAdminNeedsFactor = fault.New(fault.FailedPrecondition, "Set up a second f
 var errBadPassword = fault.New(fault.Unauthenticated, "Wrong username or password.")
 
 var dummyHash = func() string {
-	h, _ := password.Hash("wicket-timing-equaliser")
+	h, _ := password.Hash(context.Background(), "wicket-timing-equaliser")
 	return h
 }()
 
@@ -52,8 +52,10 @@ func (s *Service) Login(ctx context.Context, username, pw, totpCode, remote stri
 	u, err := s.store.UserByUsername(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
 		// Spend the same time as a real check, so timing does not tell
-		// which usernames exist.
-		password.Verify(dummyHash, pw)
+		// which usernames exist; the throttle counts the try all the same.
+		if _, err := s.verifyPassword(ctx, a, dummyHash, pw); err != nil {
+			return SignIn{}, err
+		}
 		s.auditNow(ctx, a, "login.failed", username, "unknown user")
 		return SignIn{}, errBadPassword
 	}
@@ -65,7 +67,7 @@ func (s *Service) Login(ctx context.Context, username, pw, totpCode, remote stri
 		s.auditNow(ctx, a, "login.failed", username, "locked out")
 		return SignIn{}, err
 	}
-	ok, err := password.Verify(u.PasswordHash, pw)
+	ok, err := s.verifyPassword(ctx, a, u.PasswordHash, pw) // throttled: see throttle.go
 	if err != nil {
 		return SignIn{}, err
 	}

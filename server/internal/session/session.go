@@ -293,6 +293,10 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 			if _, err := m.store.DeleteExpired(ctx, m.clock.Now(), 24*time.Hour); err != nil {
 				m.log.Error("clean up expired tokens", "err", err)
 			}
+			// Wrong passwords, once the password throttle no longer looks at them.
+			if _, err := m.store.DeleteOldPasswordFailures(ctx, m.clock.Now()); err != nil {
+				m.log.Error("clean up wrong passwords", "err", err)
+			}
 		}
 	}
 }

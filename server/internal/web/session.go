@@ -287,11 +287,3 @@ func redirectErr(w http.ResponseWriter, r *http.Request, to, msg string) {
 	setFlash(w, msg, true)
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
-
-// localPath keeps a "next" address on this site.
-func localPath(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/"
-	}
-	return next
-}
