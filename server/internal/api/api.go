@@ -32,7 +32,7 @@ func New(svc *service.Service, log *slog.Logger) *API {
 
 // Register mounts every service on mux.
 func (a *API) Register(mux *http.ServeMux, opts ...connect.HandlerOption) {
-	opts = append([]connect.HandlerOption{connect.WithInterceptors(a.errorInterceptor())}, opts...)
+	opts = append(append([]connect.HandlerOption{connect.WithInterceptors(a.errorInterceptor())}, limits()...), opts...)
 	mux.Handle(wicketv1connect.NewClientServiceHandler(&clientService{a}, opts...))
 	mux.Handle(wicketv1connect.NewAccountServiceHandler(&accountService{a}, opts...))
 	mux.Handle(wicketv1connect.NewAdminServiceHandler(&adminService{a}, opts...))
