@@ -87,6 +87,10 @@ func (a *API) toConnect(procedure string, err error) error {
 	}
 	var fe *fault.Error
 	if errors.As(err, &fe) {
+		if fe.Kind == fault.Unavailable && fe.Err != nil {
+			// The person is told to try again; the admin needs the cause.
+			a.log.Warn("request failed: unavailable", "procedure", procedure, "err", fe.Err)
+		}
 		if code, ok := codes[fe.Kind]; ok {
 			return connect.NewError(code, errors.New(fe.Msg))
 		}
