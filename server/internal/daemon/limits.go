@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -98,10 +97,9 @@ var streamingProcedures = sync.OnceValue(func() map[string]bool {
 // streamDeadlines lets streams (instance watches, gateway peer syncs) live
 // past the server's write deadline, which bounds a whole response: each
 // message must be written within write instead, so a client that stops
-// reading is still cut off. Once a stream's one request message is read,
-// its read deadline is lifted too: over HTTP/1.1 the server keeps reading
-// the connection to notice the client leaving, and a deadline there would
-// end the stream.
+// reading is still cut off. The read deadline stays: it bounds reading the
+// stream's one request message, and once that is read net/http lifts it
+// (HTTP/1.1) or it has nothing left to cut (HTTP/2).
 func streamDeadlines(next http.Handler, write time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !streamingProcedures()[r.URL.Path] {
@@ -110,25 +108,8 @@ func streamDeadlines(next http.Handler, write time.Duration) http.Handler {
 		}
 		rc := http.NewResponseController(w)
 		rc.SetWriteDeadline(time.Time{})
-		r.Body = &liftOnEOF{ReadCloser: r.Body, rc: rc}
 		next.ServeHTTP(&perWrite{ResponseWriter: w, rc: rc, timeout: write}, r)
 	})
-}
-
-// liftOnEOF clears the read deadline once the request body is read.
-type liftOnEOF struct {
-	io.ReadCloser
-	rc   *http.ResponseController
-	done bool
-}
-
-func (b *liftOnEOF) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF && !b.done {
-		b.done = true
-		b.rc.SetReadDeadline(time.Time{})
-	}
-	return n, err
 }
 
 // perWrite gives every write and flush of a stream its own deadline, and
