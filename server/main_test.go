@@ -14,26 +14,33 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/daemon"
 	"github.com/wicket-vpn/wicket/server/internal/gateway"
 	"github.com/wicket-vpn/wicket/server/internal/tlscert"
+	"github.com/wicket-vpn/wicket/server/internal/web"
 )
 
 // TestServeUserAddHealthMetricsShutdown runs the real server on a data
 // directory, adds a user with the command line while it runs, checks
-// /healthz and /metrics over TLS 1.3 with the pinned certificate, and stops
-// it gracefully.
+// /healthz and /readyz over TLS 1.3 with the pinned certificate, that
+// /metrics is served on the metrics listener and not on the public port,
+// and stops it gracefully.
 func TestServeUserAddHealthMetricsShutdown(t *testing.T) {
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := daemon.Open(ctx, daemon.Options{DataDir: dir, URL: "https://" + ln.Addr().String(), Gateway: gateway.Off})
+	d, err := daemon.Open(ctx, daemon.Options{DataDir: dir, URL: "https://" + ln.Addr().String(), Gateway: gateway.Off, MetricsListener: mln})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
 	done := make(chan error, 1)
-	go func() { done <- d.Serve(ctx, ln, nil) }()
+	pages := web.New(d.Service, nil, web.WithServer(d.Opts.URL, d.Fingerprint))
+	go func() { done <- d.Serve(ctx, ln, pages) }()
 
 	cmd := userCmd()
 	var out bytes.Buffer
@@ -53,19 +60,33 @@ func TestServeUserAddHealthMetricsShutdown(t *testing.T) {
 
 	cfg := tlscert.PinnedConfig(d.Fingerprint)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
-	for path, want := range map[string]string{"/healthz": "ok", "/metrics": "wicket_sessions_active"} {
-		resp, err := client.Get("https://" + ln.Addr().String() + path)
+	api := "https://" + ln.Addr().String()
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "Page not found"} {
+		resp, err := client.Get(api + path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+		wantStatus := 200
+		if path == "/metrics" {
+			wantStatus = 404
+		}
+		if resp.StatusCode != wantStatus || !strings.Contains(string(body), want) {
 			t.Fatalf("%s: %d %q", path, resp.StatusCode, body)
 		}
 		if resp.TLS.Version != tls.VersionTLS13 || resp.TLS.CurveID != tls.X25519MLKEM768 {
 			t.Fatalf("%s: TLS %x curve %v", path, resp.TLS.Version, resp.TLS.CurveID)
 		}
+	}
+	resp, err := http.Get("http://" + mln.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "wicket_sessions_active") {
+		t.Fatalf("metrics listener: %d %q", resp.StatusCode, body)
 	}
 
 	cancel()
@@ -103,6 +124,17 @@ func TestFlagsFromEnvironment(t *testing.T) {
 	}
 	if v, _ := cmd.Flags().GetDuration("min-peer-disconnect-threshold"); v != 5*time.Second {
 		t.Fatalf("threshold = %v", v)
+	}
+	if v, _ := cmd.Flags().GetString("metrics-listen"); v != "127.0.0.1:9464" {
+		t.Fatalf("metrics are served on %q by default, want loopback", v)
+	}
+	t.Setenv("WICKET_METRICS_LISTEN", "") // empty turns metrics off
+	cmd = serveCmd()
+	if err := bindEnv(cmd.Flags()); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := cmd.Flags().GetString("metrics-listen"); v != "" {
+		t.Fatalf("metrics-listen = %q", v)
 	}
 	t.Setenv("WICKET_LISTEN_PORT_TYPO", "x") // unknown variables are ignored
 	t.Setenv("WICKET_IDLE_CHECK_INTERVAL", "soon")

@@ -23,11 +23,11 @@ func envMasterKey() string { return os.Getenv("WICKET_MASTER_KEY") }
 
 func serveCmd() *cobra.Command {
 	var o daemon.Options
-	var listen, logLevel, logFormat, gw, adminMFA string
+	var listen, metricsListen, logLevel, logFormat, gw, adminMFA string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server",
-		Long: "Run the server: HTTPS API and web pages on --listen.\n" +
+		Long: "Run the server: HTTPS API and web pages on --listen, Prometheus metrics over plain HTTP on --metrics-listen.\n" +
 			"Every flag can also be given as a WICKET_… environment variable (--data-dir as WICKET_DATA_DIR).\n" +
 			"The master key that seals secrets is read from DATA_DIR/master.key, or from WICKET_MASTER_KEY.",
 		Args: cobra.NoArgs,
@@ -58,12 +58,23 @@ func serveCmd() *cobra.Command {
 			if o.URL == "" {
 				o.URL = defaultURL(ln.Addr().(*net.TCPAddr), listen)
 			}
+			if metricsListen != "" {
+				mln, err := net.Listen("tcp", metricsListen)
+				if err != nil {
+					ln.Close()
+					return fmt.Errorf("metrics: listen on %s: %w (choose another --metrics-listen, or an empty one to serve no metrics)", metricsListen, err)
+				}
+				o.MetricsListener = mln
+			}
 			o.Hosts = append(o.Hosts, listen, o.URL)
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			d, err := daemon.Open(ctx, o)
 			if err != nil {
 				ln.Close()
+				if o.MetricsListener != nil {
+					o.MetricsListener.Close()
+				}
 				return err
 			}
 			defer d.Close()
@@ -75,6 +86,7 @@ func serveCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.DataDir, "data-dir", "wicket-data", "directory for the database, keys and certificate")
 	f.StringVar(&listen, "listen", ":8443", "HOST:PORT to serve HTTPS on")
+	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9464", "HOST:PORT to serve Prometheus metrics on, over plain HTTP (empty: no metrics)")
 	f.StringVar(&o.URL, "url", "", "the address clients use, e.g. https://vpn.example.com:8443 (default: from --listen)")
 	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate (default: a self-signed one made in the data directory)")
 	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key for --tls-cert")

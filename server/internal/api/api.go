@@ -32,7 +32,7 @@ func New(svc *service.Service, log *slog.Logger) *API {
 
 // Register mounts every service on mux.
 func (a *API) Register(mux *http.ServeMux, opts ...connect.HandlerOption) {
-	opts = append([]connect.HandlerOption{connect.WithInterceptors(a.errorInterceptor())}, opts...)
+	opts = append(append([]connect.HandlerOption{connect.WithInterceptors(a.errorInterceptor())}, limits()...), opts...)
 	mux.Handle(wicketv1connect.NewClientServiceHandler(&clientService{a}, opts...))
 	mux.Handle(wicketv1connect.NewAccountServiceHandler(&accountService{a}, opts...))
 	mux.Handle(wicketv1connect.NewAdminServiceHandler(&adminService{a}, opts...))
@@ -87,6 +87,10 @@ func (a *API) toConnect(procedure string, err error) error {
 	}
 	var fe *fault.Error
 	if errors.As(err, &fe) {
+		if fe.Kind == fault.Unavailable && fe.Err != nil {
+			// The person is told to try again; the admin needs the cause.
+			a.log.Warn("request failed: unavailable", "procedure", procedure, "err", fe.Err)
+		}
 		if code, ok := codes[fe.Kind]; ok {
 			return connect.NewError(code, errors.New(fe.Msg))
 		}

@@ -2,11 +2,14 @@ package api
 
 import (
 	"context"
+	"errors"
 
 	"connectrpc.com/connect"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/mfa"
+	"github.com/wicket-vpn/wicket/server/internal/notify"
 )
 
 type clientService struct{ *API }
@@ -71,6 +74,9 @@ func (a *clientService) WatchInstance(ctx context.Context, req *connect.Request[
 	}
 	for {
 		changed, ended, err := sub.Next(ctx)
+		if errors.Is(err, notify.ErrReplaced) {
+			return fault.New(fault.Exhausted, "This watch was closed because the device opened a newer one (at most %d at once); the newer ones stay up to date.", notify.MaxPerDevice)
+		}
 		if err != nil {
 			return nil // the client went away or the server is stopping
 		}

@@ -2,12 +2,14 @@ package api_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
 	"github.com/wicket-vpn/wicket/proto/gen/wicket/v1/wicketv1connect"
+	"github.com/wicket-vpn/wicket/server/internal/notify"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
 )
 
@@ -274,4 +276,42 @@ func TestWatchInstanceOpensUpToDate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWatchStreamsCappedPerDevice opens more WatchInstance streams with one
+// device token than a device may hold: each one past the cap closes the
+// oldest, with a reason, the server never holds more than the cap, and the
+// streams left still get changes. Another device is not affected.
+func TestWatchStreamsCappedPerDevice(t *testing.T) {
+	s := servertest.New(t)
+	ctx := servertest.Ctx(t)
+	u := s.CreateUser("alice")
+	d := s.Enroll(u, "laptop")
+	other := s.Enroll(u, "phone")
+	openWatch(t, s, other.Token, other.Instance.ConfigVersion)
+
+	var ws []*instanceWatch
+	for i := range notify.MaxPerDevice + 2 {
+		ws = append(ws, openWatch(t, s, d.Token, d.Instance.ConfigVersion))
+		checkWatchers(t, s, 1+min(i+1, notify.MaxPerDevice))
+	}
+	for i, w := range ws[:2] {
+		if w.stream.Receive() {
+			t.Fatalf("watch %d: a message instead of the end: %v", i, w.stream.Msg())
+		}
+		err := w.stream.Err()
+		if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "newer") {
+			t.Fatalf("watch %d ended with %v, want ResourceExhausted saying a newer watch replaced it", i, err)
+		}
+	}
+
+	if _, err := s.Admin.CreateLocation(ctx, servertest.Req(s.AdminToken(), &v1.CreateLocationRequest{Location: &v1.Location{Name: "Office", Address: "10.10.0.1/24", Endpoint: "127.0.0.1:51820"}})); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws[2:] {
+		if inst := w.nextInstance(); inst.ConfigVersion <= d.Instance.ConfigVersion {
+			t.Fatalf("pushed version %d, had %d", inst.ConfigVersion, d.Instance.ConfigVersion)
+		}
+	}
+	checkWatchers(t, s, 1+notify.MaxPerDevice)
 }

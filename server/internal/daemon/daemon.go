@@ -1,11 +1,13 @@
 // Package daemon assembles wicketd's HTTP handler: the Connect services,
-// health and metrics. The real server and the test harness share it.
+// health and readiness, and the metrics served on their own listener. The
+// real server and the test harness share it.
 package daemon
 
 import (
 	"context"
-	"log/slog"
+	"errors"
 	"net/http"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,13 +15,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wicket-vpn/wicket/server/internal/api"
+	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/service"
 	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
-// Handler returns wicketd's HTTP handler. extra, when set, serves every path
-// the API does not (the web pages).
-func Handler(svc *service.Service, log *slog.Logger, extra http.Handler) http.Handler {
+// readyTimeout bounds readiness's write: a database that takes longer is
+// as good as unavailable to the requests queueing behind it.
+const readyTimeout = 5 * time.Second
+
+// metrics are a server's Prometheus metrics.
+type metrics struct {
+	reg   *prometheus.Registry
+	calls *prometheus.CounterVec
+}
+
+func newMetrics(svc *service.Service) *metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	calls := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -38,9 +49,18 @@ func Handler(svc *service.Service, log *slog.Logger, extra http.Handler) http.Ha
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "wicket_watchers", Help: "Clients watching their instance.",
 	}, func() float64 { return float64(svc.Hub.Watchers()) }))
+	return &metrics{reg: reg, calls: calls}
+}
 
+// Handler returns wicketd's HTTPS handler: the API, /healthz and /readyz.
+// extra, when set, serves every path the API does not (the web pages).
+// Metrics are not here: MetricsHandler serves them on a listener of their
+// own, so the public port tells nobody how busy the server is.
+func (d *Daemon) Handler(extra http.Handler) http.Handler {
+	svc, log := d.Service, d.Opts.Log
 	mux := http.NewServeMux()
-	api.New(svc, log).Register(mux, connect.WithInterceptors(countCalls(calls)))
+	api.New(svc, log).Register(mux, connect.WithInterceptors(countCalls(d.metrics.calls)))
+	// Liveness: the process answers and can read its database.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := svc.Store().ConfigVersion(r.Context()); err != nil {
 			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
@@ -49,11 +69,44 @@ func Handler(svc *service.Service, log *slog.Logger, extra http.Handler) http.Ha
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// Readiness: the server can also save, so requests sent to it will
+	// succeed. See store.CheckWritable for why this writes.
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := svc.Store().CheckWritable(ctx, svc.Now()); err != nil {
+			reason := notReady(err)
+			log.Warn("not ready", "reason", reason, "err", err)
+			http.Error(w, "not ready: "+reason, http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ready\n"))
+	})
 	if extra != nil {
 		mux.Handle("/", extra)
 	}
-	return securityHeaders(mux)
+	return limitBodies(streamDeadlines(securityHeaders(mux), d.timeouts().Write))
+}
+
+// notReady says why readiness failed, for the admin or orchestrator that
+// asks; the cause of a storage failure is SQLite's own words.
+func notReady(err error) string {
+	var fe *fault.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the database did not save within " + readyTimeout.String()
+	case store.IsUnavailable(err) && errors.As(err, &fe) && fe.Err != nil:
+		return "the database cannot save: " + fe.Err.Error()
+	}
+	return "the database cannot save; the details are in the server log"
+}
+
+// MetricsHandler serves Prometheus metrics at /metrics.
+func (d *Daemon) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
+	return mux
 }
 
 func securityHeaders(next http.Handler) http.Handler {

@@ -45,6 +45,13 @@ type Options struct {
 	// the embedded netstack gateway; nil dials them as addressed. The demo
 	// maps its intranet address to a page on loopback with it.
 	GatewayDial gateway.DialFunc
+	// Timeouts bound connections; zero fields get the defaults.
+	Timeouts Timeouts
+	// MetricsListener, when set, serves Prometheus metrics at /metrics
+	// over plain HTTP; Serve closes it when it returns. Metrics say how
+	// busy the server is and who is connected: keep it on loopback or a
+	// private network.
+	MetricsListener net.Listener
 }
 
 // Daemon is an opened server: store, keys, certificate and domain.
@@ -54,6 +61,8 @@ type Daemon struct {
 	Service     *service.Service
 	Cert        tls.Certificate
 	Fingerprint string
+
+	metrics *metrics
 }
 
 // Open prepares a server on its data directory.
@@ -91,7 +100,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		st.Close()
 		return nil, err
 	}
-	return &Daemon{Opts: o, Store: st, Service: svc, Cert: cert, Fingerprint: fp}, nil
+	return &Daemon{Opts: o, Store: st, Service: svc, Cert: cert, Fingerprint: fp, metrics: newMetrics(svc)}, nil
 }
 
 // Close closes the store.
@@ -103,18 +112,28 @@ func (d *Daemon) TLSConfig() *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{d.Cert}, NextProtos: []string{"h2", "http/1.1"}}
 }
 
-// Serve serves HTTPS on ln until ctx ends, then shuts down gracefully,
-// running the idle sweeper meanwhile.
+// Serve serves HTTPS on ln (and metrics on Options.MetricsListener) until
+// ctx ends, then shuts down gracefully, running the idle sweeper meanwhile.
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener, extra http.Handler) error {
 	log := d.Opts.Log
 	baseCtx, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
 	srv := &http.Server{
-		Handler:           Handler(d.Service, log, extra),
-		TLSConfig:         d.TLSConfig(),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		Handler:     d.Handler(extra),
+		TLSConfig:   d.TLSConfig(),
+		BaseContext: func(net.Listener) context.Context { return baseCtx },
+	}
+	d.Limit(srv)
+	var metricsSrv *http.Server
+	if mln := d.Opts.MetricsListener; mln != nil {
+		metricsSrv = &http.Server{Handler: d.MetricsHandler()}
+		d.Limit(metricsSrv)
+		go func() {
+			if err := metricsSrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics listener failed", "addr", mln.Addr().String(), "err", err)
+			}
+		}()
+		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
 	go d.Service.Sessions.Run(baseCtx, d.Opts.IdleInterval)
 	var gwDone chan struct{}
@@ -128,6 +147,9 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener, extra http.Handler)
 	log.Info("wicketd listening", "addr", ln.Addr().String(), "url", d.Opts.URL, "fingerprint", d.Fingerprint)
 	select {
 	case err := <-errc:
+		if metricsSrv != nil {
+			metricsSrv.Close()
+		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -139,6 +161,9 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener, extra http.Handler)
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if metricsSrv != nil {
+		metricsSrv.Shutdown(shutCtx)
+	}
 	if err := srv.Shutdown(shutCtx); err != nil {
 		return fmt.Errorf("shut down: %w", err)
 	}

@@ -5,8 +5,20 @@ package notify
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 )
+
+// MaxPerDevice is how many watchers one device may have at once. A client
+// needs one per instance; a few more cover streams a network change left
+// half-open. Without a cap one device token could hold any number of
+// streams, each with its goroutines and buffers.
+const MaxPerDevice = 4
+
+// ErrReplaced is what Next returns to a watcher closed because its device
+// subscribed more than MaxPerDevice times.
+var ErrReplaced = errors.New("closed for a newer watch of the same device")
 
 // SessionEnded describes a session the server ended.
 type SessionEnded struct {
@@ -20,10 +32,12 @@ type SessionEnded struct {
 type Hub struct {
 	mu   sync.Mutex
 	subs map[*Sub]struct{}
+	// byDevice lists each device's watchers, oldest first.
+	byDevice map[string][]*Sub
 }
 
 // NewHub returns an empty hub.
-func NewHub() *Hub { return &Hub{subs: map[*Sub]struct{}{}} }
+func NewHub() *Hub { return &Hub{subs: map[*Sub]struct{}{}, byDevice: map[string][]*Sub{}} }
 
 // Sub is one watching device.
 type Sub struct {
@@ -31,26 +45,54 @@ type Sub struct {
 	DeviceID string
 	UserID   string
 
-	mu      sync.Mutex
-	changed bool
-	ended   []SessionEnded
-	signal  chan struct{}
+	mu       sync.Mutex
+	changed  bool
+	ended    []SessionEnded
+	signal   chan struct{}
+	replaced chan struct{} // closed when a newer watcher took its place
 }
 
-// Subscribe registers a watcher for a device of a user.
+// Subscribe registers a watcher for a device of a user. A device that has
+// MaxPerDevice watchers already loses its oldest: that one's Next returns
+// ErrReplaced. An empty deviceID (a watcher of every device, such as the
+// embedded gateway) is not capped.
 func (h *Hub) Subscribe(deviceID, userID string) *Sub {
-	s := &Sub{hub: h, DeviceID: deviceID, UserID: userID, signal: make(chan struct{}, 1)}
+	s := &Sub{hub: h, DeviceID: deviceID, UserID: userID, signal: make(chan struct{}, 1), replaced: make(chan struct{})}
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.subs[s] = struct{}{}
-	h.mu.Unlock()
+	if deviceID == "" {
+		return s
+	}
+	list := append(h.byDevice[deviceID], s)
+	for len(list) > MaxPerDevice {
+		old := list[0]
+		list = list[1:]
+		delete(h.subs, old)
+		close(old.replaced)
+	}
+	h.byDevice[deviceID] = list
 	return s
 }
 
 // Close unregisters the watcher.
 func (s *Sub) Close() {
-	s.hub.mu.Lock()
-	delete(s.hub.subs, s)
-	s.hub.mu.Unlock()
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; !ok {
+		return // replaced, or closed already
+	}
+	delete(h.subs, s)
+	if s.DeviceID == "" {
+		return
+	}
+	list := slices.DeleteFunc(h.byDevice[s.DeviceID], func(o *Sub) bool { return o == s })
+	if len(list) == 0 {
+		delete(h.byDevice, s.DeviceID)
+	} else {
+		h.byDevice[s.DeviceID] = list
+	}
 }
 
 // Watchers reports how many subscribers there are.
@@ -107,6 +149,8 @@ func (s *Sub) Next(ctx context.Context) (changed bool, ended []SessionEnded, err
 		select {
 		case <-ctx.Done():
 			return false, nil, ctx.Err()
+		case <-s.replaced:
+			return false, nil, ErrReplaced
 		case <-s.signal:
 		}
 	}

@@ -41,6 +41,7 @@ type options struct {
 	web          func(*daemon.Daemon) http.Handler
 	mailer       mail.Mailer
 	adminMFAOpt  bool
+	timeouts     daemon.Timeouts
 }
 
 // Option changes the harness.
@@ -65,6 +66,9 @@ func WithMailer(m mail.Mailer) Option { return func(o *options) { o.mailer = m }
 // WithAdminMFAOptional lets admins work without a second factor
 // (wicketd serve --admin-mfa optional).
 func WithAdminMFAOptional() Option { return func(o *options) { o.adminMFAOpt = true } }
+
+// WithTimeouts shortens the server's connection deadlines.
+func WithTimeouts(t daemon.Timeouts) Option { return func(o *options) { o.timeouts = t } }
 
 // WithWeb serves extra handlers (the web pages) beside the API.
 func WithWeb(f func(*daemon.Daemon) http.Handler) Option { return func(o *options) { o.web = f } }
@@ -137,7 +141,7 @@ func (s *Server) start() {
 	}
 	d, err := daemon.Open(context.Background(), daemon.Options{
 		DataDir: s.DataDir, URL: s.URL, Clock: s.Clock, Log: log, MinThreshold: s.opts.minThreshold,
-		Mailer: mailer, InstanceName: "Test Wicket", AdminMFAOptional: s.opts.adminMFAOpt,
+		Mailer: mailer, InstanceName: "Test Wicket", AdminMFAOptional: s.opts.adminMFAOpt, Timeouts: s.opts.timeouts,
 	})
 	if err != nil {
 		ln.Close()
@@ -148,7 +152,8 @@ func (s *Server) start() {
 	if s.opts.web != nil {
 		extra = s.opts.web(d)
 	}
-	hs := httptest.NewUnstartedServer(daemon.Handler(d.Service, log, extra))
+	hs := httptest.NewUnstartedServer(d.Handler(extra))
+	d.Limit(hs.Config)
 	hs.Listener.Close()
 	hs.Listener = ln
 	hs.EnableHTTP2 = true
@@ -190,6 +195,16 @@ func (s *Server) Restart() {
 	s.Close()
 	s.adminToken = ""
 	s.start()
+}
+
+// RestartWith restarts the server as Restart does, with opts applied first
+// (to shorten its deadlines once a test has set up what it needs, say).
+func (s *Server) RestartWith(opts ...Option) {
+	s.T.Helper()
+	for _, f := range opts {
+		f(&s.opts)
+	}
+	s.Restart()
 }
 
 type testWriter struct{ t testing.TB }

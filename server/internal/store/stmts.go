@@ -90,21 +90,30 @@ func (q *Q) stmt(ctx context.Context, query string) *sql.Stmt {
 
 func (q *Q) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if st := q.stmt(ctx, query); st != nil {
-		return st.ExecContext(ctx, args...)
+		r, err := st.ExecContext(ctx, args...)
+		return r, unavailable(err)
 	}
-	return q.x.ExecContext(ctx, query, args...)
+	r, err := q.x.ExecContext(ctx, query, args...)
+	return r, unavailable(err)
 }
 
 func (q *Q) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if st := q.stmt(ctx, query); st != nil {
-		return st.QueryContext(ctx, args...)
+		rows, err := st.QueryContext(ctx, args...)
+		return rows, unavailable(err)
 	}
-	return q.x.QueryContext(ctx, query, args...)
+	rows, err := q.x.QueryContext(ctx, query, args...)
+	return rows, unavailable(err)
 }
 
-func (q *Q) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+// row is a *sql.Row whose Scan reports storage failures as unavailable.
+type row struct{ r *sql.Row }
+
+func (r row) Scan(dest ...any) error { return unavailable(r.r.Scan(dest...)) }
+
+func (q *Q) queryRow(ctx context.Context, query string, args ...any) row {
 	if st := q.stmt(ctx, query); st != nil {
-		return st.QueryRowContext(ctx, args...)
+		return row{st.QueryRowContext(ctx, args...)}
 	}
-	return q.x.QueryRowContext(ctx, query, args...)
+	return row{q.x.QueryRowContext(ctx, query, args...)}
 }

@@ -65,6 +65,12 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	if err := ensureDir(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
+	// SQLite would create the file 0644 less the umask; made first, it
+	// starts private. SQLite gives the -wal and -shm files it creates the
+	// database file's mode.
+	if err := privateFile(path, true); err != nil {
+		return nil, err
+	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -75,7 +81,19 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	// holding a pooled connection; queueing in Go is fairer and faster.
 	// Nothing may use the Store while holding a transaction from InTx.
 	db.SetMaxOpenConns(1)
-	return open(ctx, db, SQLite)
+	s, err := open(ctx, db, SQLite)
+	if err != nil {
+		return nil, err
+	}
+	// The -wal and -shm files of an older install may have been left
+	// readable by others.
+	for _, f := range []string{path + "-wal", path + "-shm"} {
+		if err := privateFile(f, false); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // OpenDB wraps an already opened database of the given dialect and migrates it.
@@ -109,14 +127,14 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 func (s *Store) InTx(ctx context.Context, fn func(q *Q) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return unavailable(fmt.Errorf("begin transaction: %w", err))
 	}
 	if err := fn(&Q{x: tx, tx: tx, cache: s.Q.cache}); err != nil {
 		tx.Rollback()
-		return err
+		return unavailable(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return unavailable(fmt.Errorf("commit: %w", err))
 	}
 	if s.Q.cache != nil {
 		s.Q.cache.prepareWanted(ctx)

@@ -121,8 +121,11 @@ func (h *handler) notFound(w http.ResponseWriter, r *http.Request, v *visit) {
 func (h *handler) failErr(w http.ResponseWriter, r *http.Request, v *visit, err error) {
 	status := statusOf(err)
 	heading := "Something went wrong"
-	if status == http.StatusNotFound {
+	switch status {
+	case http.StatusNotFound:
 		heading = "Not found"
+	case http.StatusServiceUnavailable:
+		heading = "Try again shortly"
 	}
 	h.fail(w, r, v, status, heading, h.message(r, err))
 }
@@ -132,6 +135,10 @@ func (h *handler) failErr(w http.ResponseWriter, r *http.Request, v *visit, err 
 func (h *handler) message(r *http.Request, err error) string {
 	var fe *fault.Error
 	if errors.As(err, &fe) && fe.Kind != fault.Internal && fe.Msg != "" {
+		if fe.Kind == fault.Unavailable && fe.Err != nil {
+			// The person is told to try again; the admin needs the cause.
+			h.log.Warn("web: request failed: unavailable", "path", r.URL.Path, "err", fe.Err)
+		}
 		return fe.Msg
 	}
 	h.log.Error("web: request failed", "path", r.URL.Path, "err", err)

@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/wicket-vpn/wicket/server/internal/fault"
+)
+
+// UnavailableMsg is what a person is told when the database cannot save.
+const UnavailableMsg = "The server cannot save right now (is the disk full?); try again shortly."
+
+// unavailable classifies a failure of the database's storage — a full
+// disk, a read-only or unopenable file, an I/O error — as fault.Unavailable
+// with UnavailableMsg, keeping the cause for the log: the request was fine
+// and may succeed once an admin frees space. Other errors pass unchanged.
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe *fault.Error
+	if errors.As(err, &fe) {
+		return err // a domain error, or classified already
+	}
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	// Extended codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED, …) keep
+	// their primary code in the low byte.
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN:
+		return fault.Wrap(fault.Unavailable, err, UnavailableMsg)
+	}
+	return err
+}
+
+// IsUnavailable reports whether err is a storage failure of the database.
+func IsUnavailable(err error) bool {
+	var fe *fault.Error
+	return errors.As(err, &fe) && fe.Kind == fault.Unavailable && fe.Msg == UnavailableMsg
+}
+
+// CheckWritable saves a row of the meta table and reports why it could not.
+//
+// Readiness asks for a real write rather than remembering how the last
+// requests fared: it needs no traffic to notice a full disk (a quiet server
+// at night, or one a load balancer has stopped sending to), nor to notice
+// that space was freed, and it sees exactly what the next write would. It
+// costs one small transaction per probe.
+func (s *Store) CheckWritable(ctx context.Context, now time.Time) error {
+	return s.SetMeta(ctx, "ready_probe_at", strconv.FormatInt(now.UnixMilli(), 10))
+}
+
+// RefuseWrites makes SQLite refuse every write (PRAGMA query_only) as it
+// does for a read-only database file, or, with on false, accept them
+// again. It is for tests and drills of how the server behaves when it cannot
+// save; the store keeps one connection, which the setting belongs to.
+func (s *Store) RefuseWrites(ctx context.Context, on bool) error {
+	if s.dialect != SQLite {
+		return fmt.Errorf("refusing writes needs SQLite, not %s", s.dialect)
+	}
+	_, err := s.db.ExecContext(ctx, "PRAGMA query_only = "+strconv.FormatBool(on))
+	return err
+}
