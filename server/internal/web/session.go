@@ -34,8 +34,6 @@ const csrfField = "csrf"
 // maxForm bounds a form body; every form here is small.
 const maxForm = 64 << 10
 
-// pendingTTL is how long a right password waits for its TOTP code.
-const pendingTTL = 5 * time.Minute
 
 // visit is one request's view of who is asking.
 type visit struct {
