@@ -34,7 +34,6 @@ const csrfField = "csrf"
 // maxForm bounds a form body; every form here is small.
 const maxForm = 64 << 10
 
-
 // visit is one request's view of who is asking.
 type visit struct {
 	actor service.Actor
