@@ -144,10 +144,13 @@ func (x *EnrollResponse) GetDeviceToken() string {
 }
 
 type GetInstanceRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DeviceToken   string                 `protobuf:"bytes,1,opt,name=device_token,json=deviceToken,proto3" json:"device_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	DeviceToken string                 `protobuf:"bytes,1,opt,name=device_token,json=deviceToken,proto3" json:"device_token,omitempty"`
+	// The sessions the client holds as active; the answer's sessions say
+	// which of them the server still has, and why the others ended.
+	KnownSessionIds []string `protobuf:"bytes,2,rep,name=known_session_ids,json=knownSessionIds,proto3" json:"known_session_ids,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetInstanceRequest) Reset() {
@@ -187,9 +190,17 @@ func (x *GetInstanceRequest) GetDeviceToken() string {
 	return ""
 }
 
+func (x *GetInstanceRequest) GetKnownSessionIds() []string {
+	if x != nil {
+		return x.KnownSessionIds
+	}
+	return nil
+}
+
 type GetInstanceResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Instance      *InstanceInfo          `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	Sessions      *SessionReport         `protobuf:"bytes,2,opt,name=sessions,proto3" json:"sessions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -231,13 +242,23 @@ func (x *GetInstanceResponse) GetInstance() *InstanceInfo {
 	return nil
 }
 
+func (x *GetInstanceResponse) GetSessions() *SessionReport {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
 type WatchInstanceRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	DeviceToken string                 `protobuf:"bytes,1,opt,name=device_token,json=deviceToken,proto3" json:"device_token,omitempty"`
 	// The version the client has; a newer instance is sent at once.
 	KnownConfigVersion uint64 `protobuf:"varint,2,opt,name=known_config_version,json=knownConfigVersion,proto3" json:"known_config_version,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The sessions the client holds as active: the stream's first message
+	// carries a SessionReport about them.
+	KnownSessionIds []string `protobuf:"bytes,3,rep,name=known_session_ids,json=knownSessionIds,proto3" json:"known_session_ids,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *WatchInstanceRequest) Reset() {
@@ -284,6 +305,68 @@ func (x *WatchInstanceRequest) GetKnownConfigVersion() uint64 {
 	return 0
 }
 
+func (x *WatchInstanceRequest) GetKnownSessionIds() []string {
+	if x != nil {
+		return x.KnownSessionIds
+	}
+	return nil
+}
+
+// SessionReport reconciles a device's sessions with the server's: every
+// session of the device the server holds as active, and, for each session
+// the client named that is not, how it ended.
+type SessionReport struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	ActiveSessionIds []string               `protobuf:"bytes,1,rep,name=active_session_ids,json=activeSessionIds,proto3" json:"active_session_ids,omitempty"`
+	Ended            []*SessionEnded        `protobuf:"bytes,2,rep,name=ended,proto3" json:"ended,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SessionReport) Reset() {
+	*x = SessionReport{}
+	mi := &file_wicket_v1_client_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionReport) ProtoMessage() {}
+
+func (x *SessionReport) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_client_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionReport.ProtoReflect.Descriptor instead.
+func (*SessionReport) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_client_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SessionReport) GetActiveSessionIds() []string {
+	if x != nil {
+		return x.ActiveSessionIds
+	}
+	return nil
+}
+
+func (x *SessionReport) GetEnded() []*SessionEnded {
+	if x != nil {
+		return x.Ended
+	}
+	return nil
+}
+
 // SessionEnded tells a device that the server ended one of its sessions.
 type SessionEnded struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -298,7 +381,7 @@ type SessionEnded struct {
 
 func (x *SessionEnded) Reset() {
 	*x = SessionEnded{}
-	mi := &file_wicket_v1_client_proto_msgTypes[5]
+	mi := &file_wicket_v1_client_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +393,7 @@ func (x *SessionEnded) String() string {
 func (*SessionEnded) ProtoMessage() {}
 
 func (x *SessionEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_client_proto_msgTypes[5]
+	mi := &file_wicket_v1_client_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +406,7 @@ func (x *SessionEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEnded.ProtoReflect.Descriptor instead.
 func (*SessionEnded) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_client_proto_rawDescGZIP(), []int{5}
+	return file_wicket_v1_client_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SessionEnded) GetSessionId() string {
@@ -355,16 +438,21 @@ func (x *SessionEnded) GetMessage() string {
 }
 
 type WatchInstanceResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Instance      *InstanceInfo          `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
-	SessionEnded  *SessionEnded          `protobuf:"bytes,2,opt,name=session_ended,json=sessionEnded,proto3" json:"session_ended,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Instance     *InstanceInfo          `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	SessionEnded *SessionEnded          `protobuf:"bytes,2,opt,name=session_ended,json=sessionEnded,proto3" json:"session_ended,omitempty"`
+	// Sent first on every (re)connection of the stream.
+	Sessions *SessionReport `protobuf:"bytes,3,opt,name=sessions,proto3" json:"sessions,omitempty"`
+	// Sent every 15 s while nothing else is, so both ends notice a dead
+	// connection within about 30 s.
+	Heartbeat     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=heartbeat,proto3" json:"heartbeat,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchInstanceResponse) Reset() {
 	*x = WatchInstanceResponse{}
-	mi := &file_wicket_v1_client_proto_msgTypes[6]
+	mi := &file_wicket_v1_client_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -376,7 +464,7 @@ func (x *WatchInstanceResponse) String() string {
 func (*WatchInstanceResponse) ProtoMessage() {}
 
 func (x *WatchInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_client_proto_msgTypes[6]
+	mi := &file_wicket_v1_client_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -389,7 +477,7 @@ func (x *WatchInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchInstanceResponse.ProtoReflect.Descriptor instead.
 func (*WatchInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_client_proto_rawDescGZIP(), []int{6}
+	return file_wicket_v1_client_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WatchInstanceResponse) GetInstance() *InstanceInfo {
@@ -406,6 +494,20 @@ func (x *WatchInstanceResponse) GetSessionEnded() *SessionEnded {
 	return nil
 }
 
+func (x *WatchInstanceResponse) GetSessions() *SessionReport {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
+func (x *WatchInstanceResponse) GetHeartbeat() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Heartbeat
+	}
+	return nil
+}
+
 type ConnectRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	DeviceToken   string                 `protobuf:"bytes,1,opt,name=device_token,json=deviceToken,proto3" json:"device_token,omitempty"`
@@ -416,7 +518,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_wicket_v1_client_proto_msgTypes[7]
+	mi := &file_wicket_v1_client_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +530,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_client_proto_msgTypes[7]
+	mi := &file_wicket_v1_client_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +543,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_client_proto_rawDescGZIP(), []int{7}
+	return file_wicket_v1_client_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConnectRequest) GetDeviceToken() string {
@@ -468,7 +570,7 @@ type ConnectResponse struct {
 
 func (x *ConnectResponse) Reset() {
 	*x = ConnectResponse{}
-	mi := &file_wicket_v1_client_proto_msgTypes[8]
+	mi := &file_wicket_v1_client_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -480,7 +582,7 @@ func (x *ConnectResponse) String() string {
 func (*ConnectResponse) ProtoMessage() {}
 
 func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_client_proto_msgTypes[8]
+	mi := &file_wicket_v1_client_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,7 +595,7 @@ func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResponse.ProtoReflect.Descriptor instead.
 func (*ConnectResponse) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_client_proto_rawDescGZIP(), []int{8}
+	return file_wicket_v1_client_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConnectResponse) GetSessionId() string {
@@ -521,7 +623,7 @@ type StartMfaRequest struct {
 
 func (x *StartMfaRequest) Reset() {
 	*x = StartMfaRequest{}
-	mi := &file_wicket_v1_client_proto_msgTypes[9]
+	mi := &file_wicket_v1_client_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +635,7 @@ func (x *StartMfaRequest) String() string {
 func (*StartMfaRequest) ProtoMessage() {}
 
 func (x *StartMfaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_client_proto_msgTypes[9]
+	mi := &file_wicket_v1_client_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +648,7 @@ func (x *StartMfaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartMfaRequest.ProtoReflect.Descriptor instead.
 func (*StartMfaRequest) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_client_proto_rawDescGZIP(), []int{9}
+	return file_wicket_v1_client_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StartMfaRequest) GetDeviceToken() string {
@@ -582,7 +684,7 @@ type StartMfaResponse struct {
 
 func (x *StartMfaResponse) Reset() {
 	*x = StartMfaResponse{}
-	mi := &file_wicket_v1_client_proto_msgTypes[10]
+	mi := &file_wicket_v1_client_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +696,7 @@ func (x *StartMfaResponse) String() string {
 func (*StartMfaResponse) ProtoMessage() {}
 
 func (x *StartMfaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_client_proto_msgTypes[10]
+	mi := &file_wicket_v1_client_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +709,7 @@ func (x *StartMfaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartMfaResponse.ProtoReflect.Descriptor instead.
 func (*StartMfaResponse) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_client_proto_rawDescGZIP(), []int{10}
+	return file_wicket_v1_client_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StartMfaResponse) GetChallengeToken() string {
@@ -641,7 +743,7 @@ type FinishMfaRequest struct {
 
 func (x *FinishMfaRequest) Reset() {
 	*x = FinishMfaRequest{}
-	mi := &file_wicket_v1_client_proto_msgTypes[11]
+	mi := &file_wicket_v1_client_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +755,7 @@ func (x *FinishMfaRequest) String() string {
 func (*FinishMfaRequest) ProtoMessage() {}
 
 func (x *FinishMfaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_client_proto_msgTypes[11]
+	mi := &file_wicket_v1_client_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +768,7 @@ func (x *FinishMfaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishMfaRequest.ProtoReflect.Descriptor instead.
 func (*FinishMfaRequest) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_client_proto_rawDescGZIP(), []int{11}
+	return file_wicket_v1_client_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FinishMfaRequest) GetChallengeToken() string {
@@ -696,7 +798,7 @@ type FinishMfaResponse struct {
 
 func (x *FinishMfaResponse) Reset() {
 	*x = FinishMfaResponse{}
-	mi := &file_wicket_v1_client_proto_msgTypes[12]
+	mi := &file_wicket_v1_client_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +810,7 @@ func (x *FinishMfaResponse) String() string {
 func (*FinishMfaResponse) ProtoMessage() {}
 
 func (x *FinishMfaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_client_proto_msgTypes[12]
+	mi := &file_wicket_v1_client_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +823,7 @@ func (x *FinishMfaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishMfaResponse.ProtoReflect.Descriptor instead.
 func (*FinishMfaResponse) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_client_proto_rawDescGZIP(), []int{12}
+	return file_wicket_v1_client_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FinishMfaResponse) GetSessionId() string {
@@ -755,7 +857,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_wicket_v1_client_proto_msgTypes[13]
+	mi := &file_wicket_v1_client_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +869,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_client_proto_msgTypes[13]
+	mi := &file_wicket_v1_client_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +882,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_client_proto_rawDescGZIP(), []int{13}
+	return file_wicket_v1_client_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DisconnectRequest) GetDeviceToken() string {
@@ -805,7 +907,7 @@ type DisconnectResponse struct {
 
 func (x *DisconnectResponse) Reset() {
 	*x = DisconnectResponse{}
-	mi := &file_wicket_v1_client_proto_msgTypes[14]
+	mi := &file_wicket_v1_client_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +919,7 @@ func (x *DisconnectResponse) String() string {
 func (*DisconnectResponse) ProtoMessage() {}
 
 func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wicket_v1_client_proto_msgTypes[14]
+	mi := &file_wicket_v1_client_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,7 +932,7 @@ func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectResponse.ProtoReflect.Descriptor instead.
 func (*DisconnectResponse) Descriptor() ([]byte, []int) {
-	return file_wicket_v1_client_proto_rawDescGZIP(), []int{14}
+	return file_wicket_v1_client_proto_rawDescGZIP(), []int{15}
 }
 
 var File_wicket_v1_client_proto protoreflect.FileDescriptor
@@ -847,24 +949,32 @@ const file_wicket_v1_client_proto_rawDesc = "" +
 	"\x0eEnrollResponse\x123\n" +
 	"\binstance\x18\x01 \x01(\v2\x17.wicket.v1.InstanceInfoR\binstance\x12\x1b\n" +
 	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12!\n" +
-	"\fdevice_token\x18\x03 \x01(\tR\vdeviceToken\"7\n" +
+	"\fdevice_token\x18\x03 \x01(\tR\vdeviceToken\"c\n" +
 	"\x12GetInstanceRequest\x12!\n" +
-	"\fdevice_token\x18\x01 \x01(\tR\vdeviceToken\"J\n" +
+	"\fdevice_token\x18\x01 \x01(\tR\vdeviceToken\x12*\n" +
+	"\x11known_session_ids\x18\x02 \x03(\tR\x0fknownSessionIds\"\x80\x01\n" +
 	"\x13GetInstanceResponse\x123\n" +
-	"\binstance\x18\x01 \x01(\v2\x17.wicket.v1.InstanceInfoR\binstance\"k\n" +
+	"\binstance\x18\x01 \x01(\v2\x17.wicket.v1.InstanceInfoR\binstance\x124\n" +
+	"\bsessions\x18\x02 \x01(\v2\x18.wicket.v1.SessionReportR\bsessions\"\x97\x01\n" +
 	"\x14WatchInstanceRequest\x12!\n" +
 	"\fdevice_token\x18\x01 \x01(\tR\vdeviceToken\x120\n" +
-	"\x14known_config_version\x18\x02 \x01(\x04R\x12knownConfigVersion\"\x9d\x01\n" +
+	"\x14known_config_version\x18\x02 \x01(\x04R\x12knownConfigVersion\x12*\n" +
+	"\x11known_session_ids\x18\x03 \x03(\tR\x0fknownSessionIds\"l\n" +
+	"\rSessionReport\x12,\n" +
+	"\x12active_session_ids\x18\x01 \x03(\tR\x10activeSessionIds\x12-\n" +
+	"\x05ended\x18\x02 \x03(\v2\x17.wicket.v1.SessionEndedR\x05ended\"\x9d\x01\n" +
 	"\fSessionEnded\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1f\n" +
 	"\vlocation_id\x18\x02 \x01(\tR\n" +
 	"locationId\x123\n" +
 	"\x06reason\x18\x03 \x01(\x0e2\x1b.wicket.v1.SessionEndReasonR\x06reason\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"\x8a\x01\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\xfa\x01\n" +
 	"\x15WatchInstanceResponse\x123\n" +
 	"\binstance\x18\x01 \x01(\v2\x17.wicket.v1.InstanceInfoR\binstance\x12<\n" +
-	"\rsession_ended\x18\x02 \x01(\v2\x17.wicket.v1.SessionEndedR\fsessionEnded\"T\n" +
+	"\rsession_ended\x18\x02 \x01(\v2\x17.wicket.v1.SessionEndedR\fsessionEnded\x124\n" +
+	"\bsessions\x18\x03 \x01(\v2\x18.wicket.v1.SessionReportR\bsessions\x128\n" +
+	"\theartbeat\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\theartbeat\"T\n" +
 	"\x0eConnectRequest\x12!\n" +
 	"\fdevice_token\x18\x01 \x01(\tR\vdeviceToken\x12\x1f\n" +
 	"\vlocation_id\x18\x02 \x01(\tR\n" +
@@ -921,59 +1031,64 @@ func file_wicket_v1_client_proto_rawDescGZIP() []byte {
 	return file_wicket_v1_client_proto_rawDescData
 }
 
-var file_wicket_v1_client_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_wicket_v1_client_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_wicket_v1_client_proto_goTypes = []any{
 	(*EnrollRequest)(nil),         // 0: wicket.v1.EnrollRequest
 	(*EnrollResponse)(nil),        // 1: wicket.v1.EnrollResponse
 	(*GetInstanceRequest)(nil),    // 2: wicket.v1.GetInstanceRequest
 	(*GetInstanceResponse)(nil),   // 3: wicket.v1.GetInstanceResponse
 	(*WatchInstanceRequest)(nil),  // 4: wicket.v1.WatchInstanceRequest
-	(*SessionEnded)(nil),          // 5: wicket.v1.SessionEnded
-	(*WatchInstanceResponse)(nil), // 6: wicket.v1.WatchInstanceResponse
-	(*ConnectRequest)(nil),        // 7: wicket.v1.ConnectRequest
-	(*ConnectResponse)(nil),       // 8: wicket.v1.ConnectResponse
-	(*StartMfaRequest)(nil),       // 9: wicket.v1.StartMfaRequest
-	(*StartMfaResponse)(nil),      // 10: wicket.v1.StartMfaResponse
-	(*FinishMfaRequest)(nil),      // 11: wicket.v1.FinishMfaRequest
-	(*FinishMfaResponse)(nil),     // 12: wicket.v1.FinishMfaResponse
-	(*DisconnectRequest)(nil),     // 13: wicket.v1.DisconnectRequest
-	(*DisconnectResponse)(nil),    // 14: wicket.v1.DisconnectResponse
-	(*InstanceInfo)(nil),          // 15: wicket.v1.InstanceInfo
-	(SessionEndReason)(0),         // 16: wicket.v1.SessionEndReason
-	(*TunnelConfig)(nil),          // 17: wicket.v1.TunnelConfig
-	(MfaMethod)(0),                // 18: wicket.v1.MfaMethod
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*SessionReport)(nil),         // 5: wicket.v1.SessionReport
+	(*SessionEnded)(nil),          // 6: wicket.v1.SessionEnded
+	(*WatchInstanceResponse)(nil), // 7: wicket.v1.WatchInstanceResponse
+	(*ConnectRequest)(nil),        // 8: wicket.v1.ConnectRequest
+	(*ConnectResponse)(nil),       // 9: wicket.v1.ConnectResponse
+	(*StartMfaRequest)(nil),       // 10: wicket.v1.StartMfaRequest
+	(*StartMfaResponse)(nil),      // 11: wicket.v1.StartMfaResponse
+	(*FinishMfaRequest)(nil),      // 12: wicket.v1.FinishMfaRequest
+	(*FinishMfaResponse)(nil),     // 13: wicket.v1.FinishMfaResponse
+	(*DisconnectRequest)(nil),     // 14: wicket.v1.DisconnectRequest
+	(*DisconnectResponse)(nil),    // 15: wicket.v1.DisconnectResponse
+	(*InstanceInfo)(nil),          // 16: wicket.v1.InstanceInfo
+	(SessionEndReason)(0),         // 17: wicket.v1.SessionEndReason
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*TunnelConfig)(nil),          // 19: wicket.v1.TunnelConfig
+	(MfaMethod)(0),                // 20: wicket.v1.MfaMethod
 }
 var file_wicket_v1_client_proto_depIdxs = []int32{
-	15, // 0: wicket.v1.EnrollResponse.instance:type_name -> wicket.v1.InstanceInfo
-	15, // 1: wicket.v1.GetInstanceResponse.instance:type_name -> wicket.v1.InstanceInfo
-	16, // 2: wicket.v1.SessionEnded.reason:type_name -> wicket.v1.SessionEndReason
-	15, // 3: wicket.v1.WatchInstanceResponse.instance:type_name -> wicket.v1.InstanceInfo
-	5,  // 4: wicket.v1.WatchInstanceResponse.session_ended:type_name -> wicket.v1.SessionEnded
-	17, // 5: wicket.v1.ConnectResponse.tunnel:type_name -> wicket.v1.TunnelConfig
-	18, // 6: wicket.v1.StartMfaRequest.method:type_name -> wicket.v1.MfaMethod
-	19, // 7: wicket.v1.StartMfaResponse.expires_at:type_name -> google.protobuf.Timestamp
-	17, // 8: wicket.v1.FinishMfaResponse.tunnel:type_name -> wicket.v1.TunnelConfig
-	19, // 9: wicket.v1.FinishMfaResponse.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 10: wicket.v1.ClientService.Enroll:input_type -> wicket.v1.EnrollRequest
-	2,  // 11: wicket.v1.ClientService.GetInstance:input_type -> wicket.v1.GetInstanceRequest
-	4,  // 12: wicket.v1.ClientService.WatchInstance:input_type -> wicket.v1.WatchInstanceRequest
-	7,  // 13: wicket.v1.ClientService.Connect:input_type -> wicket.v1.ConnectRequest
-	9,  // 14: wicket.v1.ClientService.StartMfa:input_type -> wicket.v1.StartMfaRequest
-	11, // 15: wicket.v1.ClientService.FinishMfa:input_type -> wicket.v1.FinishMfaRequest
-	13, // 16: wicket.v1.ClientService.Disconnect:input_type -> wicket.v1.DisconnectRequest
-	1,  // 17: wicket.v1.ClientService.Enroll:output_type -> wicket.v1.EnrollResponse
-	3,  // 18: wicket.v1.ClientService.GetInstance:output_type -> wicket.v1.GetInstanceResponse
-	6,  // 19: wicket.v1.ClientService.WatchInstance:output_type -> wicket.v1.WatchInstanceResponse
-	8,  // 20: wicket.v1.ClientService.Connect:output_type -> wicket.v1.ConnectResponse
-	10, // 21: wicket.v1.ClientService.StartMfa:output_type -> wicket.v1.StartMfaResponse
-	12, // 22: wicket.v1.ClientService.FinishMfa:output_type -> wicket.v1.FinishMfaResponse
-	14, // 23: wicket.v1.ClientService.Disconnect:output_type -> wicket.v1.DisconnectResponse
-	17, // [17:24] is the sub-list for method output_type
-	10, // [10:17] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	16, // 0: wicket.v1.EnrollResponse.instance:type_name -> wicket.v1.InstanceInfo
+	16, // 1: wicket.v1.GetInstanceResponse.instance:type_name -> wicket.v1.InstanceInfo
+	5,  // 2: wicket.v1.GetInstanceResponse.sessions:type_name -> wicket.v1.SessionReport
+	6,  // 3: wicket.v1.SessionReport.ended:type_name -> wicket.v1.SessionEnded
+	17, // 4: wicket.v1.SessionEnded.reason:type_name -> wicket.v1.SessionEndReason
+	16, // 5: wicket.v1.WatchInstanceResponse.instance:type_name -> wicket.v1.InstanceInfo
+	6,  // 6: wicket.v1.WatchInstanceResponse.session_ended:type_name -> wicket.v1.SessionEnded
+	5,  // 7: wicket.v1.WatchInstanceResponse.sessions:type_name -> wicket.v1.SessionReport
+	18, // 8: wicket.v1.WatchInstanceResponse.heartbeat:type_name -> google.protobuf.Timestamp
+	19, // 9: wicket.v1.ConnectResponse.tunnel:type_name -> wicket.v1.TunnelConfig
+	20, // 10: wicket.v1.StartMfaRequest.method:type_name -> wicket.v1.MfaMethod
+	18, // 11: wicket.v1.StartMfaResponse.expires_at:type_name -> google.protobuf.Timestamp
+	19, // 12: wicket.v1.FinishMfaResponse.tunnel:type_name -> wicket.v1.TunnelConfig
+	18, // 13: wicket.v1.FinishMfaResponse.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 14: wicket.v1.ClientService.Enroll:input_type -> wicket.v1.EnrollRequest
+	2,  // 15: wicket.v1.ClientService.GetInstance:input_type -> wicket.v1.GetInstanceRequest
+	4,  // 16: wicket.v1.ClientService.WatchInstance:input_type -> wicket.v1.WatchInstanceRequest
+	8,  // 17: wicket.v1.ClientService.Connect:input_type -> wicket.v1.ConnectRequest
+	10, // 18: wicket.v1.ClientService.StartMfa:input_type -> wicket.v1.StartMfaRequest
+	12, // 19: wicket.v1.ClientService.FinishMfa:input_type -> wicket.v1.FinishMfaRequest
+	14, // 20: wicket.v1.ClientService.Disconnect:input_type -> wicket.v1.DisconnectRequest
+	1,  // 21: wicket.v1.ClientService.Enroll:output_type -> wicket.v1.EnrollResponse
+	3,  // 22: wicket.v1.ClientService.GetInstance:output_type -> wicket.v1.GetInstanceResponse
+	7,  // 23: wicket.v1.ClientService.WatchInstance:output_type -> wicket.v1.WatchInstanceResponse
+	9,  // 24: wicket.v1.ClientService.Connect:output_type -> wicket.v1.ConnectResponse
+	11, // 25: wicket.v1.ClientService.StartMfa:output_type -> wicket.v1.StartMfaResponse
+	13, // 26: wicket.v1.ClientService.FinishMfa:output_type -> wicket.v1.FinishMfaResponse
+	15, // 27: wicket.v1.ClientService.Disconnect:output_type -> wicket.v1.DisconnectResponse
+	21, // [21:28] is the sub-list for method output_type
+	14, // [14:21] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_wicket_v1_client_proto_init() }
@@ -988,7 +1103,7 @@ func file_wicket_v1_client_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wicket_v1_client_proto_rawDesc), len(file_wicket_v1_client_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
