@@ -267,6 +267,9 @@ type Options struct {
 	// After makes timers (for poll, stats and reconnect backoff); nil
 	// means time.After. Tests inject it to avoid sleeping.
 	After func(time.Duration) <-chan time.Time
+	// StreamSilence is how long a watch stream may stay silent before the
+	// client drops it and reconnects (DefaultStreamSilence when zero).
+	StreamSilence time.Duration
 }
 
 // Core is the client's state.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -505,6 +506,44 @@ func (c *core) disconnectAll(ctx context.Context) error {
 		errs = append(errs, c.disconnect(ctx, k.inst, k.loc))
 	}
 	return errors.Join(errs...)
+}
+
+// sessionIDsLocked lists the sessions the instance holds; c.mu is held.
+func (in *instance) sessionIDsLocked() []string {
+	var ids []string
+	for _, l := range in.locs {
+		if l.sessionID != "" {
+			ids = append(ids, l.sessionID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// reconcile applies the server's report about the sessions the client
+// named in its request: each of them the server no longer holds as active
+// ends here too, with the server's reason. Sessions opened after the
+// request was made are not judged by it.
+func (c *core) reconcile(in *instance, asked []string, rep *v1.SessionReport) {
+	for _, id := range asked {
+		if slices.Contains(rep.ActiveSessionIds, id) {
+			continue
+		}
+		se := &v1.SessionEnded{SessionId: id, Message: "The server has no such connection any more; connect again."}
+		for _, e := range rep.Ended {
+			if e.SessionId == id {
+				se = e
+			}
+		}
+		c.mu.Lock()
+		for locID, l := range in.locs {
+			if l.sessionID == id && se.LocationId == "" {
+				se.LocationId = locID
+			}
+		}
+		c.mu.Unlock()
+		c.sessionEnded(in, se)
+	}
 }
 
 // sessionEnded handles the server's word that it ended a session.

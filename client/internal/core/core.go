@@ -117,6 +117,9 @@ func newCore(opts Options) (*core, error) {
 	if opts.StatsInterval <= 0 {
 		opts.StatsInterval = DefaultStatsInterval
 	}
+	if opts.StreamSilence <= 0 {
+		opts.StreamSilence = DefaultStreamSilence
+	}
 	if opts.After == nil {
 		opts.After = time.After
 	}

@@ -143,7 +143,10 @@ func (c *core) fetch(ctx context.Context, in *instance) error {
 		c.setUpdateError(in, err)
 		return err
 	}
-	resp, err := in.client.GetInstance(ctx, connect.NewRequest(&v1.GetInstanceRequest{DeviceToken: tok}))
+	c.mu.Lock()
+	sessions := in.sessionIDsLocked()
+	c.mu.Unlock()
+	resp, err := in.client.GetInstance(ctx, connect.NewRequest(&v1.GetInstanceRequest{DeviceToken: tok, KnownSessionIds: sessions}))
 	if err != nil {
 		err = c.rpcError("update", in.saved.URL, err)
 		if ctx.Err() == nil {
@@ -152,6 +155,9 @@ func (c *core) fetch(ctx context.Context, in *instance) error {
 		return err
 	}
 	c.apply(in, resp.Msg.Instance)
+	if resp.Msg.Sessions != nil {
+		c.reconcile(in, sessions, resp.Msg.Sessions)
+	}
 	return nil
 }
 

@@ -14,6 +14,9 @@ import (
 const (
 	minBackoff = time.Second
 	maxBackoff = time.Minute
+	// DefaultStreamSilence is how long a watch stream may carry nothing
+	// before it counts as dead: the server sends a heartbeat every 15 s.
+	DefaultStreamSilence = 35 * time.Second
 )
 
 func (c *core) run(ctx context.Context) error {
@@ -128,8 +131,31 @@ func (c *core) watchOnce(ctx context.Context, in *instance) (opened bool, err er
 	if in.info != nil {
 		known = in.info.ConfigVersion
 	}
+	sessions := in.sessionIDsLocked()
 	c.mu.Unlock()
-	stream, err := in.client.WatchInstance(ctx, connect.NewRequest(&v1.WatchInstanceRequest{DeviceToken: tok, KnownConfigVersion: known}))
+	// A stream that stays silent past two heartbeats is dead (a laptop
+	// that slept, a proxy that dropped it): end it and reconnect.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	alive := make(chan struct{}, 1)
+	go func() {
+		// Real time, not opts.After: silence is about the connection.
+		t := time.NewTimer(c.opts.StreamSilence)
+		defer t.Stop()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-alive:
+				t.Reset(c.opts.StreamSilence)
+			case <-t.C:
+				c.log.Debug("watch stream silent; reconnecting", "instance", in.saved.ID)
+				cancel()
+				return
+			}
+		}
+	}()
+	stream, err := in.client.WatchInstance(sctx, connect.NewRequest(&v1.WatchInstanceRequest{DeviceToken: tok, KnownConfigVersion: known, KnownSessionIds: sessions}))
 	if err != nil {
 		return false, c.rpcError("watch", in.saved.URL, err)
 	}
@@ -143,6 +169,10 @@ func (c *core) watchOnce(ctx context.Context, in *instance) (opened bool, err er
 	c.setLive(in, true)
 	for stream.Receive() {
 		opened = true
+		select {
+		case alive <- struct{}{}:
+		default:
+		}
 		m := stream.Msg()
 		if m.Instance != nil {
 			c.apply(in, m.Instance)
@@ -150,6 +180,12 @@ func (c *core) watchOnce(ctx context.Context, in *instance) (opened bool, err er
 		if m.SessionEnded != nil {
 			c.sessionEnded(in, m.SessionEnded)
 		}
+		if m.Sessions != nil {
+			c.reconcile(in, sessions, m.Sessions)
+		}
+	}
+	if ctx.Err() == nil && sctx.Err() != nil {
+		return opened, errors.New("the server stopped answering; reconnecting")
 	}
 	if err := stream.Err(); err != nil {
 		return opened, c.rpcError("watch", in.saved.URL, err)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -21,13 +22,35 @@ import (
 
 // API implements the four services over a Service.
 type API struct {
-	svc *service.Service
-	log *slog.Logger
+	svc       *service.Service
+	log       *slog.Logger
+	heartbeat time.Duration
+}
+
+// DefaultHeartbeat is how often a quiet WatchInstance stream carries a
+// heartbeat: a client that misses two knows the connection is dead.
+const DefaultHeartbeat = 15 * time.Second
+
+// Option changes the API.
+type Option func(*API)
+
+// WithHeartbeat sets the heartbeat interval of watch streams (real time:
+// it is about connections, not about the service's clock).
+func WithHeartbeat(d time.Duration) Option {
+	return func(a *API) {
+		if d > 0 {
+			a.heartbeat = d
+		}
+	}
 }
 
 // New returns the API over svc.
-func New(svc *service.Service, log *slog.Logger) *API {
-	return &API{svc: svc, log: log}
+func New(svc *service.Service, log *slog.Logger, opts ...Option) *API {
+	a := &API{svc: svc, log: log, heartbeat: DefaultHeartbeat}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
 }
 
 // Register mounts every service on mux.

@@ -5,11 +5,13 @@ import (
 	"errors"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
 	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/mfa"
 	"github.com/wicket-vpn/wicket/server/internal/notify"
+	"github.com/wicket-vpn/wicket/server/internal/service"
 )
 
 type clientService struct{ *API }
@@ -36,7 +38,19 @@ func (a *clientService) GetInstance(ctx context.Context, req *connect.Request[v1
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&v1.GetInstanceResponse{Instance: instancePB(inst)}), nil
+	rep, err := a.svc.SessionReport(ctx, dev, req.Msg.GetKnownSessionIds())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.GetInstanceResponse{Instance: instancePB(inst), Sessions: reportPB(rep)}), nil
+}
+
+func reportPB(r service.SessionReport) *v1.SessionReport {
+	out := &v1.SessionReport{ActiveSessionIds: r.Active}
+	for _, e := range r.Ended {
+		out.Ended = append(out.Ended, &v1.SessionEnded{SessionId: e.SessionID, LocationId: e.LocationID, Reason: v1.SessionEndReason(e.Reason), Message: e.Message})
+	}
+	return out
 }
 
 func (a *clientService) WatchInstance(ctx context.Context, req *connect.Request[v1.WatchInstanceRequest], stream *connect.ServerStream[v1.WatchInstanceResponse]) error {
@@ -66,14 +80,34 @@ func (a *clientService) WatchInstance(ctx context.Context, req *connect.Request[
 	if err := send(); err != nil {
 		return err
 	}
-	// Send the response headers now: a client that is already up to date
-	// gets no message yet, and its call must return with the stream open
-	// rather than block until the next change.
-	if err := stream.Send(nil); err != nil {
+	// Every (re)connection reconciles the device's sessions: one that
+	// ended while the stream was down is told here.
+	// A device that holds none gets the response headers alone: an
+	// up-to-date client's call must return with the stream open rather
+	// than block until the next change.
+	if known := req.Msg.GetKnownSessionIds(); len(known) > 0 {
+		rep, err := a.svc.SessionReport(ctx, dev, known)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&v1.WatchInstanceResponse{Sessions: reportPB(rep)}); err != nil {
+			return err
+		}
+	} else if err := stream.Send(nil); err != nil {
 		return err
 	}
 	for {
-		changed, ended, err := sub.Next(ctx)
+		// A quiet stream carries a heartbeat, so both ends notice a dead
+		// connection; the subscription keeps what arrives meanwhile.
+		wait, cancel := context.WithTimeout(ctx, a.heartbeat)
+		changed, ended, err := sub.Next(wait)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			if err := stream.Send(&v1.WatchInstanceResponse{Heartbeat: timestamppb.New(a.svc.Now())}); err != nil {
+				return err
+			}
+			continue
+		}
 		if errors.Is(err, notify.ErrReplaced) {
 			return fault.New(fault.Exhausted, "This watch was closed because the device opened a newer one (at most %d at once); the newer ones stay up to date.", notify.MaxPerDevice)
 		}

@@ -59,7 +59,7 @@ func newMetrics(svc *service.Service) *metrics {
 func (d *Daemon) Handler(extra http.Handler) http.Handler {
 	svc, log := d.Service, d.Opts.Log
 	mux := http.NewServeMux()
-	api.New(svc, log).Register(mux, connect.WithInterceptors(countCalls(d.metrics.calls)))
+	api.New(svc, log, api.WithHeartbeat(d.Opts.Heartbeat)).Register(mux, connect.WithInterceptors(countCalls(d.metrics.calls)))
 	// Liveness: the process answers and can read its database.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := svc.Store().ConfigVersion(r.Context()); err != nil {

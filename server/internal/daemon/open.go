@@ -47,6 +47,9 @@ type Options struct {
 	GatewayDial gateway.DialFunc
 	// Timeouts bound connections; zero fields get the defaults.
 	Timeouts Timeouts
+	// Heartbeat is how often quiet watch streams carry a heartbeat; zero
+	// means api.DefaultHeartbeat.
+	Heartbeat time.Duration
 	// MetricsListener, when set, serves Prometheus metrics at /metrics
 	// over plain HTTP; Serve closes it when it returns. Metrics say how
 	// busy the server is and who is connected: keep it on loopback or a

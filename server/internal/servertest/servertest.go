@@ -42,6 +42,7 @@ type options struct {
 	mailer       mail.Mailer
 	adminMFAOpt  bool
 	timeouts     daemon.Timeouts
+	heartbeat    time.Duration
 }
 
 // Option changes the harness.
@@ -66,6 +67,9 @@ func WithMailer(m mail.Mailer) Option { return func(o *options) { o.mailer = m }
 // WithAdminMFAOptional lets admins work without a second factor
 // (wicketd serve --admin-mfa optional).
 func WithAdminMFAOptional() Option { return func(o *options) { o.adminMFAOpt = true } }
+
+// WithHeartbeat sets how often quiet watch streams carry a heartbeat.
+func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
 
 // WithTimeouts shortens the server's connection deadlines.
 func WithTimeouts(t daemon.Timeouts) Option { return func(o *options) { o.timeouts = t } }
@@ -141,7 +145,7 @@ func (s *Server) start() {
 	}
 	d, err := daemon.Open(context.Background(), daemon.Options{
 		DataDir: s.DataDir, URL: s.URL, Clock: s.Clock, Log: log, MinThreshold: s.opts.minThreshold,
-		Mailer: mailer, InstanceName: "Test Wicket", AdminMFAOptional: s.opts.adminMFAOpt, Timeouts: s.opts.timeouts,
+		Mailer: mailer, InstanceName: "Test Wicket", AdminMFAOptional: s.opts.adminMFAOpt, Timeouts: s.opts.timeouts, Heartbeat: s.opts.heartbeat,
 	})
 	if err != nil {
 		ln.Close()
