@@ -22,7 +22,7 @@ func TestCannotSaveIsUnavailable(t *testing.T) {
 	s := servertest.New(t)
 	ctx := servertest.Ctx(t)
 	admin := s.AdminToken()
-	st := s.Svc.Store()
+	st := s.Store()
 	if err := st.RefuseWrites(ctx, true); err != nil {
 		t.Fatal(err)
 	}

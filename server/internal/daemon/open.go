@@ -135,7 +135,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener, extra http.Handler)
 		}()
 		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
-	go d.Service.Sessions.Run(baseCtx, d.Opts.IdleInterval)
+	go d.Service.RunSweeper(baseCtx, d.Opts.IdleInterval)
 	var gwDone chan struct{}
 	if d.Opts.Gateway != "" && d.Opts.Gateway != gateway.Off {
 		emb := gateway.NewEmbedded(d.Service, gateway.Options{Mode: d.Opts.Gateway, Log: log.With("component", "gateway"), Dial: d.Opts.GatewayDial}, d.Opts.StatsInterval)

@@ -21,7 +21,7 @@ func TestCannotSavePages(t *testing.T) {
 	signedIn.get("/locations/new")
 	csrf := signedIn.csrf()
 	ctx := servertest.Ctx(t)
-	st := s.Svc.Store()
+	st := s.Store()
 	if err := st.RefuseWrites(ctx, true); err != nil {
 		t.Fatal(err)
 	}
