@@ -5,14 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/wicket-vpn/wicket/server/internal/seal"
+	"github.com/wicket-vpn/wicket/server/internal/daemon"
 	"github.com/wicket-vpn/wicket/server/internal/service"
-	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
 func userCmd() *cobra.Command {
@@ -35,19 +33,12 @@ func userCmd() *cobra.Command {
 				return err
 			}
 			ctx := context.Background()
-			st, err := store.OpenSQLite(ctx, filepath.Join(dataDir, "wicket.db"))
+			local, err := daemon.OpenLocal(ctx, dataDir, envMasterKey())
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			sealer, err := seal.LoadOrCreate(dataDir, envMasterKey())
-			if err != nil {
-				return err
-			}
-			svc, err := service.New(ctx, service.Config{Store: st, Sealer: sealer})
-			if err != nil {
-				return err
-			}
+			defer local.Close()
+			svc := local.Service
 			var gs []string
 			if groups != "" {
 				gs = strings.Split(groups, ",")

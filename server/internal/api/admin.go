@@ -9,7 +9,6 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/mail"
 	"github.com/wicket-vpn/wicket/server/internal/service"
-	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
 type adminService struct{ *API }
@@ -232,7 +231,7 @@ func (a *adminService) ListAuditEvents(ctx context.Context, req *connect.Request
 		return nil, err
 	}
 	m := req.Msg
-	events, err := a.svc.ListAudit(ctx, actor, store.AuditFilter{Before: m.GetAfterId(), Limit: int(m.GetLimit()), Action: m.GetAction(), Actor: m.GetActor()})
+	events, err := a.svc.ListAudit(ctx, actor, service.AuditFilter{Before: m.GetAfterId(), Limit: int(m.GetLimit()), Action: m.GetAction(), Actor: m.GetActor()})
 	if err != nil {
 		return nil, err
 	}

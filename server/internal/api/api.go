@@ -17,7 +17,6 @@ import (
 	"github.com/wicket-vpn/wicket/proto/gen/wicket/v1/wicketv1connect"
 	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/service"
-	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
 // API implements the four services over a Service.
@@ -118,7 +117,7 @@ func (a *API) toConnect(procedure string, err error) error {
 			return connect.NewError(code, errors.New(fe.Msg))
 		}
 	}
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, service.ErrNotFound) {
 		return connect.NewError(connect.CodeNotFound, errors.New("not found"))
 	}
 	a.log.Error("request failed", "procedure", procedure, "err", err)
@@ -142,6 +141,6 @@ func bearer(h http.Header) string {
 }
 
 // user authenticates the bearer token of a request.
-func (a *API) user(ctx context.Context, h http.Header, peer connect.Peer) (service.Actor, store.User, error) {
+func (a *API) user(ctx context.Context, h http.Header, peer connect.Peer) (service.Actor, service.User, error) {
 	return a.svc.Authenticate(ctx, bearer(h), remote(peer))
 }

@@ -189,7 +189,7 @@ func (e *authzEnv) stillActive(ctx context.Context, sessionID string, err error)
 	if err == nil {
 		return nil
 	}
-	sess, serr := e.s.Svc.Store().SessionByID(ctx, sessionID)
+	sess, serr := e.s.Store().SessionByID(ctx, sessionID)
 	if serr != nil || !sess.Active() {
 		return fmt.Errorf("refused (%v) but the session ended anyway", err)
 	}
@@ -201,7 +201,7 @@ func (e *authzEnv) stillActive(ctx context.Context, sessionID string, err error)
 func (e *authzEnv) scratchUser(ctx context.Context, totp bool) (store.User, error) {
 	name := fmt.Sprintf("scratch-%d", e.seq())
 	u := store.User{ID: authzID(), Username: name, Email: name + "@example.com", PasswordHash: "unusable", TOTPEnabled: totp, CreatedAt: e.s.Clock.Now()}
-	return u, e.s.Svc.Store().CreateUser(ctx, u)
+	return u, e.s.Store().CreateUser(ctx, u)
 }
 
 func (e *authzEnv) scratchLocation(ctx context.Context) (string, error) {
@@ -604,7 +604,7 @@ var authzRows = []authzRow{
 				}
 			}
 			_, err := e.s.Account.DeleteDevice(ctx, servertest.Req(c.bearer, &v1.DeleteDeviceRequest{DeviceId: target}))
-			if _, derr := e.s.Svc.Store().DeviceByID(ctx, e.aliceDev.ID); derr != nil {
+			if _, derr := e.s.Store().DeviceByID(ctx, e.aliceDev.ID); derr != nil {
 				return fmt.Errorf("alice's device is gone (%v) after %v", derr, err)
 			}
 			return err
@@ -642,7 +642,7 @@ var authzRows = []authzRow{
 			name := fmt.Sprintf("new-%d", n)
 			_, err := e.s.Admin.CreateLocation(ctx, servertest.Req(c.bearer, &v1.CreateLocationRequest{Location: &v1.Location{Name: name, Address: "10.98.0.1/24", ListenPort: uint32(52000 + n), Endpoint: "127.0.0.1:51998"}}))
 			if err != nil {
-				locs, lerr := e.s.Svc.Store().ListLocations(ctx)
+				locs, lerr := e.s.Store().ListLocations(ctx)
 				if lerr != nil {
 					return lerr
 				}
@@ -663,14 +663,14 @@ var authzRows = []authzRow{
 			if err != nil {
 				return err
 			}
-			l, err := e.s.Svc.Store().LocationByID(ctx, id)
+			l, err := e.s.Store().LocationByID(ctx, id)
 			if err != nil {
 				return err
 			}
 			_, err = e.s.Admin.UpdateLocation(ctx, servertest.Req(c.bearer, &v1.UpdateLocationRequest{Location: &v1.Location{
 				Id: id, Name: l.Name, Address: l.Address, ListenPort: uint32(l.ListenPort), Endpoint: l.Endpoint, PeerDisconnectThresholdSeconds: 900,
 			}}))
-			after, lerr := e.s.Svc.Store().LocationByID(ctx, id)
+			after, lerr := e.s.Store().LocationByID(ctx, id)
 			if lerr != nil {
 				return lerr
 			}
@@ -692,7 +692,7 @@ var authzRows = []authzRow{
 				return err
 			}
 			_, err = e.s.Admin.DeleteLocation(ctx, servertest.Req(c.bearer, &v1.DeleteLocationRequest{Id: id}))
-			if _, lerr := e.s.Svc.Store().LocationByID(ctx, id); err != nil && lerr != nil {
+			if _, lerr := e.s.Store().LocationByID(ctx, id); err != nil && lerr != nil {
 				return fmt.Errorf("refused (%v) but deleted the location", err)
 			}
 			return err
@@ -704,7 +704,7 @@ var authzRows = []authzRow{
 		call: func(ctx context.Context, e *authzEnv, c authzCaller) error {
 			name := fmt.Sprintf("new-%d", e.seq())
 			_, err := e.s.Admin.CreateUser(ctx, servertest.Req(c.bearer, &v1.CreateUserRequest{Username: name, Email: name + "@example.com", Password: "a-long-password", Admin: true}))
-			if _, uerr := e.s.Svc.Store().UserByUsername(ctx, name); err != nil && uerr == nil {
+			if _, uerr := e.s.Store().UserByUsername(ctx, name); err != nil && uerr == nil {
 				return fmt.Errorf("refused (%v) but created the user", err)
 			}
 			return err
@@ -727,7 +727,7 @@ var authzRows = []authzRow{
 		call: func(ctx context.Context, e *authzEnv, c authzCaller) error {
 			// Every caller tries to make bob an admin.
 			_, err := e.s.Admin.UpdateUser(ctx, servertest.Req(c.bearer, &v1.UpdateUserRequest{Id: e.bob.ID, Email: e.bob.Email, Admin: true}))
-			u, uerr := e.s.Svc.Store().UserByID(ctx, e.bob.ID)
+			u, uerr := e.s.Store().UserByID(ctx, e.bob.ID)
 			if uerr != nil {
 				return uerr
 			}
@@ -753,7 +753,7 @@ var authzRows = []authzRow{
 				return err
 			}
 			_, err = e.s.Admin.DeleteUser(ctx, servertest.Req(c.bearer, &v1.DeleteUserRequest{Id: u.ID}))
-			if _, uerr := e.s.Svc.Store().UserByID(ctx, u.ID); err != nil && uerr != nil {
+			if _, uerr := e.s.Store().UserByID(ctx, u.ID); err != nil && uerr != nil {
 				return fmt.Errorf("refused (%v) but deleted the user", err)
 			}
 			return err
@@ -768,7 +768,7 @@ var authzRows = []authzRow{
 				return err
 			}
 			_, err = e.s.Admin.ResetUserMfa(ctx, servertest.Req(c.bearer, &v1.ResetUserMfaRequest{Id: u.ID}))
-			after, uerr := e.s.Svc.Store().UserByID(ctx, u.ID)
+			after, uerr := e.s.Store().UserByID(ctx, u.ID)
 			if uerr != nil {
 				return uerr
 			}

@@ -59,7 +59,7 @@ func (a *clientService) WatchInstance(ctx context.Context, req *connect.Request[
 		return err
 	}
 	// Subscribe before reading the instance so no change falls in between.
-	sub := a.svc.Hub.Subscribe(dev.ID, dev.User.ID)
+	sub := a.svc.Watch(dev.ID, dev.User.ID)
 	defer sub.Close()
 	known := req.Msg.GetKnownConfigVersion()
 	send := func() error {

@@ -13,7 +13,6 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/mail"
 	"github.com/wicket-vpn/wicket/server/internal/mfa"
 	"github.com/wicket-vpn/wicket/server/internal/service"
-	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
 func ts(t time.Time) *timestamppb.Timestamp {
@@ -38,7 +37,7 @@ func methods(ms []mfa.Method) []v1.MfaMethod {
 	return out
 }
 
-func locationPB(l store.Location) *v1.Location {
+func locationPB(l service.Location) *v1.Location {
 	return &v1.Location{
 		Id: l.ID, Name: l.Name, Address: l.Address, ListenPort: uint32(l.ListenPort), Endpoint: l.Endpoint,
 		AllowedIps: l.AllowedIPs, Dns: l.DNS, KeepaliveIntervalSeconds: uint32(l.KeepaliveSeconds), MfaMode: mfaMode(l.MFA),
@@ -93,7 +92,7 @@ func checkEnum(field string, e protoreflect.Enum) error {
 	return &fault.Error{Kind: fault.Invalid, Field: field, Msg: fmt.Sprintf("%s: %d is not a %s; use %s", field, e.Number(), d.Name(), use)}
 }
 
-func gatewayTokenPB(t store.GatewayToken) *v1.GatewayToken {
+func gatewayTokenPB(t service.GatewayToken) *v1.GatewayToken {
 	return &v1.GatewayToken{Id: t.ID, LocationId: t.LocationID, Name: t.Name, CreatedAt: ts(t.CreatedAt), LastUsedAt: ts(t.LastUsedAt), ExpiresAt: ts(t.ExpiresAt)}
 }
 
@@ -119,11 +118,11 @@ func instancePB(i service.Instance) *v1.InstanceInfo {
 	return out
 }
 
-func userPB(u store.User) *v1.User {
+func userPB(u service.User) *v1.User {
 	return &v1.User{Id: u.ID, Username: u.Username, Email: u.Email, Admin: u.Admin, Groups: u.Groups, EnabledMfaMethods: methods(service.Methods(u))}
 }
 
-func devicePB(d store.Device, username string) *v1.Device {
+func devicePB(d service.Device, username string) *v1.Device {
 	return &v1.Device{Id: d.ID, Name: d.Name, PublicKey: d.PublicKey, CreatedAt: ts(d.CreatedAt), LastSeen: ts(d.LastSeen), Username: username}
 }
 

@@ -268,7 +268,7 @@ func TestPeersFollowLocationMFA(t *testing.T) {
 
 	// No stale pre-shared key anywhere: not in the store, not for a new
 	// subscriber or gateway, not in the device's view.
-	stored, err := s.Svc.Store().SessionByID(ctx, fin.SessionId)
+	stored, err := s.Store().SessionByID(ctx, fin.SessionId)
 	if err != nil || stored.PresharedKey != "" {
 		t.Fatalf("ended session keeps a pre-shared key %q (%v)", stored.PresharedKey, err)
 	}

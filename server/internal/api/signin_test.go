@@ -168,7 +168,7 @@ func TestAdminNeedsSecondFactor(t *testing.T) {
 // failuresOf counts the wrong codes the store holds for a user.
 func failuresOf(t *testing.T, s *servertest.Server, userID string) int {
 	t.Helper()
-	n, _, err := s.Svc.Store().MFAFailuresSince(servertest.Ctx(t), userID, s.Clock.Now().Add(-time.Hour))
+	n, _, err := s.Store().MFAFailuresSince(servertest.Ctx(t), userID, s.Clock.Now().Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
-	"github.com/wicket-vpn/wicket/server/internal/store"
+	"github.com/wicket-vpn/wicket/server/internal/service"
 )
 
 // TestCannotSaveIsUnavailable makes the database refuse writes, as a
@@ -22,14 +22,14 @@ func TestCannotSaveIsUnavailable(t *testing.T) {
 	s := servertest.New(t)
 	ctx := servertest.Ctx(t)
 	admin := s.AdminToken()
-	st := s.Svc.Store()
+	st := s.Store()
 	if err := st.RefuseWrites(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.Account.Login(ctx, servertest.Req("", &v1.LoginRequest{Username: "admin", Password: "admin-password"}))
-	wantCode(t, err, connect.CodeUnavailable, store.UnavailableMsg)
+	wantCode(t, err, connect.CodeUnavailable, service.UnavailableMsg)
 	_, err = s.Admin.CreateLocation(ctx, servertest.Req(admin, &v1.CreateLocationRequest{Location: &v1.Location{Name: "Office", Address: "10.10.0.1/24", Endpoint: "127.0.0.1:51820"}}))
-	wantCode(t, err, connect.CodeUnavailable, store.UnavailableMsg)
+	wantCode(t, err, connect.CodeUnavailable, service.UnavailableMsg)
 
 	get := func(path string) (int, string) {
 		t.Helper()

@@ -66,7 +66,7 @@ func (w *instanceWatch) nextEnded() *v1.SessionEnded {
 // is pushed to it rather than read when it starts.
 func checkWatchers(t *testing.T, s *servertest.Server, n int) {
 	t.Helper()
-	if got := s.Svc.Hub.Watchers(); got != n {
+	if got := s.Svc.Watchers(); got != n {
 		t.Fatalf("%d watchers subscribed, want %d", got, n)
 	}
 }
@@ -256,7 +256,7 @@ func TestWatchInstanceOpensUpToDate(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			ctx := servertest.Ctx(t)
 			client := wicketv1connect.NewClientServiceClient(s.HTTP, s.URL, p.opts...)
-			known, err := s.Svc.Store().ConfigVersion(ctx)
+			known, err := s.Store().ConfigVersion(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -17,7 +17,6 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/api"
 	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/service"
-	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
 // readyTimeout bounds readiness's write: a database that takes longer is
@@ -40,15 +39,15 @@ func newMetrics(svc *service.Service) *metrics {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "wicket_sessions_active", Help: "Active VPN sessions.",
 	}, func() float64 {
-		list, err := svc.Store().ListSessions(context.Background(), store.SessionFilter{ActiveOnly: true})
+		n, err := svc.ActiveSessionCount(context.Background())
 		if err != nil {
 			return 0
 		}
-		return float64(len(list))
+		return float64(n)
 	}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "wicket_watchers", Help: "Clients watching their instance.",
-	}, func() float64 { return float64(svc.Hub.Watchers()) }))
+	}, func() float64 { return float64(svc.Watchers()) }))
 	return &metrics{reg: reg, calls: calls}
 }
 
@@ -62,7 +61,7 @@ func (d *Daemon) Handler(extra http.Handler) http.Handler {
 	api.New(svc, log, api.WithHeartbeat(d.Opts.Heartbeat)).Register(mux, connect.WithInterceptors(countCalls(d.metrics.calls)))
 	// Liveness: the process answers and can read its database.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := svc.Store().ConfigVersion(r.Context()); err != nil {
+		if err := svc.CheckReadable(r.Context()); err != nil {
 			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 			return
 		}
@@ -70,11 +69,11 @@ func (d *Daemon) Handler(extra http.Handler) http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	// Readiness: the server can also save, so requests sent to it will
-	// succeed. See store.CheckWritable for why this writes.
+	// succeed. See Service.CheckWritable for why this writes.
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
-		if err := svc.Store().CheckWritable(ctx, svc.Now()); err != nil {
+		if err := svc.CheckWritable(ctx); err != nil {
 			reason := notReady(err)
 			log.Warn("not ready", "reason", reason, "err", err)
 			http.Error(w, "not ready: "+reason, http.StatusServiceUnavailable)
@@ -96,7 +95,7 @@ func notReady(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "the database did not save within " + readyTimeout.String()
-	case store.IsUnavailable(err) && errors.As(err, &fe) && fe.Err != nil:
+	case service.IsUnavailable(err) && errors.As(err, &fe) && fe.Err != nil:
 		return "the database cannot save: " + fe.Err.Error()
 	}
 	return "the database cannot save; the details are in the server log"

@@ -109,6 +109,37 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 // Close closes the store.
 func (d *Daemon) Close() error { return d.Store.Close() }
 
+// Local is the domain of a data directory opened by a command on the
+// server's host (wicketd user add), beside a server that may be running:
+// no listener, certificate or sweeper.
+type Local struct {
+	Service *service.Service
+	store   *store.Store
+}
+
+// OpenLocal opens the store and master key of a data directory; masterKey
+// is as in Options.
+func OpenLocal(ctx context.Context, dataDir, masterKey string) (*Local, error) {
+	st, err := store.OpenSQLite(ctx, filepath.Join(dataDir, "wicket.db"))
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := seal.LoadOrCreate(dataDir, masterKey)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	svc, err := service.New(ctx, service.Config{Store: st, Sealer: sealer})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &Local{Service: svc, store: st}, nil
+}
+
+// Close closes the store.
+func (l *Local) Close() error { return l.store.Close() }
+
 // TLSConfig is the server side: TLS 1.3 only; Go prefers the hybrid
 // post-quantum key exchange X25519MLKEM768 by default.
 func (d *Daemon) TLSConfig() *tls.Config {
@@ -138,7 +169,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener, extra http.Handler)
 		}()
 		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
-	go d.Service.Sessions.Run(baseCtx, d.Opts.IdleInterval)
+	go d.Service.RunSweeper(baseCtx, d.Opts.IdleInterval)
 	var gwDone chan struct{}
 	if d.Opts.Gateway != "" && d.Opts.Gateway != gateway.Off {
 		emb := gateway.NewEmbedded(d.Service, gateway.Options{Mode: d.Opts.Gateway, Log: log.With("component", "gateway"), Dial: d.Opts.GatewayDial}, d.Opts.StatsInterval)

@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/mail"
 	"github.com/wicket-vpn/wicket/server/internal/mfa"
 	"github.com/wicket-vpn/wicket/server/internal/service"
-	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
 // What the demo sets up. The location routes an office network with one
@@ -68,8 +68,8 @@ type Credentials struct {
 // Seeded is the demo's state after Seed.
 type Seeded struct {
 	Credentials
-	User     store.User
-	Location store.Location
+	User     service.User
+	Location service.Location
 }
 
 // userActor is the demo user, as a sign-in that just proved a factor: the
@@ -86,7 +86,6 @@ var demoAdmin = service.Actor{Username: "wicketd-demo", Admin: true, Remote: "wi
 // is, so a second run reuses the first one's data and an admin's changes
 // stay, except that MFA turned off for the demo user is turned on again.
 func Seed(ctx context.Context, svc *service.Service, outbox *mail.Outbox, dataDir string, wgPort int) (Seeded, error) {
-	st := svc.Store()
 	path := filepath.Join(dataDir, credentialsFile)
 	var out Seeded
 	creds, err := loadCredentials(path)
@@ -94,7 +93,7 @@ func Seed(ctx context.Context, svc *service.Service, outbox *mail.Outbox, dataDi
 		return out, err
 	}
 	if creds.AdminPassword == "" {
-		if _, err := st.UserByUsername(ctx, AdminName); err == nil {
+		if _, err := svc.FindUser(ctx, demoAdmin, AdminName); err == nil {
 			return out, fmt.Errorf("%s has users but no %s with their passwords: start over with `go tool task demo-reset` (or delete %s)", dataDir, credentialsFile, dataDir)
 		}
 		creds = Credentials{AdminPassword: newPassword(), UserPassword: newPassword()}
@@ -155,14 +154,14 @@ func Seed(ctx context.Context, svc *service.Service, outbox *mail.Outbox, dataDi
 			return out, err
 		}
 	}
-	if u, err = st.UserByID(ctx, u.ID); err != nil {
+	if u, err = svc.GetUser(ctx, demoAdmin, u.ID); err != nil {
 		return out, err
 	}
 	if !u.EmailMFA {
 		if err := enableEmailCodes(ctx, svc, outbox, out.userActor(svc)); err != nil {
 			return out, err
 		}
-		if u, err = st.UserByID(ctx, u.ID); err != nil {
+		if u, err = svc.GetUser(ctx, demoAdmin, u.ID); err != nil {
 			return out, err
 		}
 	}
@@ -179,7 +178,7 @@ func Seed(ctx context.Context, svc *service.Service, outbox *mail.Outbox, dataDi
 
 // enableTOTP gives an account an authenticator app (a new one when its
 // secret is not known here) and returns the secret.
-func enableTOTP(ctx context.Context, svc *service.Service, u store.User) (string, error) {
+func enableTOTP(ctx context.Context, svc *service.Service, u service.User) (string, error) {
 	a := service.Actor{UserID: u.ID, Username: u.Username, Remote: "wicketd demo", ProvedAt: svc.Now()}
 	if u.TOTPEnabled {
 		if err := svc.ResetUserMFA(ctx, demoAdmin, u.ID); err != nil {
@@ -202,12 +201,12 @@ func enableTOTP(ctx context.Context, svc *service.Service, u store.User) (string
 	return setup.Secret, nil
 }
 
-func ensureUser(ctx context.Context, svc *service.Service, n service.NewUser) (store.User, error) {
-	u, err := svc.Store().UserByUsername(ctx, n.Username)
+func ensureUser(ctx context.Context, svc *service.Service, n service.NewUser) (service.User, error) {
+	u, err := svc.FindUser(ctx, demoAdmin, n.Username)
 	if err == nil {
 		return u, nil
 	}
-	if !errors.Is(err, store.ErrNotFound) {
+	if fault.KindOf(err) != fault.NotFound {
 		return u, err
 	}
 	u, err = svc.CreateUser(ctx, demoAdmin, n)
@@ -240,10 +239,10 @@ func enableEmailCodes(ctx context.Context, svc *service.Service, outbox *mail.Ou
 	return nil
 }
 
-func ensureLocation(ctx context.Context, svc *service.Service, wgPort int) (store.Location, error) {
-	locs, err := svc.Store().ListLocations(ctx)
+func ensureLocation(ctx context.Context, svc *service.Service, wgPort int) (service.Location, error) {
+	locs, err := svc.ListLocations(ctx, demoAdmin)
 	if err != nil {
-		return store.Location{}, err
+		return service.Location{}, err
 	}
 	for _, l := range locs {
 		if l.Name == LocationName {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/wicket-vpn/wicket/server/internal/service"
 	"github.com/wicket-vpn/wicket/server/internal/session"
-	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
 // Embedded runs a gateway for every location inside wicketd, wired to the
@@ -52,7 +51,7 @@ func (e *Embedded) Gateway(locationID string) *Gateway {
 func (e *Embedded) Run(ctx context.Context) error {
 	// Location changes are announced to every watcher; the supervisor
 	// watches as nobody in particular.
-	sub := e.svc.Hub.Subscribe("", "")
+	sub := e.svc.Watch("", "")
 	defer sub.Close()
 	defer e.stopAll()
 	for {
@@ -66,13 +65,13 @@ func (e *Embedded) Run(ctx context.Context) error {
 }
 
 func (e *Embedded) reconcile(ctx context.Context) error {
-	locs, err := e.svc.Store().ListLocations(ctx)
+	locs, err := e.svc.Locations(ctx)
 	if err != nil {
 		return err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	want := map[string]store.Location{}
+	want := map[string]service.Location{}
 	for _, l := range locs {
 		want[l.ID] = l
 	}
@@ -112,7 +111,7 @@ func (e *Embedded) stopAll() {
 }
 
 // serve follows one location's peer set and reports its statistics.
-func (e *Embedded) serve(ctx context.Context, loc store.Location, g *Gateway) {
+func (e *Embedded) serve(ctx context.Context, loc service.Location, g *Gateway) {
 	log := e.opts.Log.With("location", loc.Name)
 	defer func() {
 		g.Close()

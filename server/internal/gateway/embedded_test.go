@@ -241,10 +241,7 @@ func TestIdleSweepEndsSessionAndRemovesPeer(t *testing.T) {
 	// The gateway's report makes the session CONNECTED with its handshake.
 	g := e.emb.Gateway(e.loc.Id)
 	if err := g.ReportNow(ctx, func(ctx context.Context, st []gateway.PeerStats) error {
-		loc, err := e.s.Svc.Store().LocationByID(ctx, e.loc.Id)
-		if err != nil {
-			return err
-		}
+		loc := e.s.Location(e.loc.Id)
 		var ps []service.PeerStat
 		for _, s := range st {
 			ps = append(ps, service.PeerStat{PublicKey: s.PublicKey.String(), LatestHandshake: s.LatestHandshake, RxBytes: s.RxBytes, TxBytes: s.TxBytes, Endpoint: s.Endpoint})
@@ -253,7 +250,7 @@ func TestIdleSweepEndsSessionAndRemovesPeer(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := e.s.Svc.Store().SessionByID(ctx, fin.SessionId)
+	sess, err := e.s.Store().SessionByID(ctx, fin.SessionId)
 	if err != nil || sess.State != 2 || sess.LatestHandshake.IsZero() || sess.RxBytes == 0 {
 		t.Fatalf("session after report = %+v, %v", sess, err)
 	}

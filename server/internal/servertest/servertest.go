@@ -181,6 +181,12 @@ func (s *Server) start() {
 	}
 }
 
+// Store is the server's database itself, for tests that arrange or
+// inspect what no call offers (a row as it is stored, a write refused by
+// the disk). Everything else goes through Svc, as the server's own
+// packages do.
+func (s *Server) Store() *store.Store { return s.Daemon.Store }
+
 // Close stops the server (idempotent).
 func (s *Server) Close() {
 	if s.closed {
@@ -257,7 +263,7 @@ func (s *Server) AdminToken() string {
 	if s.admin == nil {
 		s.admin = &User{Username: "admin", Email: "admin@example.com", Password: "admin-password"}
 	}
-	if _, err := s.Svc.Store().UserByUsername(ctx, "admin"); err != nil {
+	if _, err := s.Svc.FindUser(ctx, service.Actor{Username: "test", Admin: true}, "admin"); err != nil {
 		u, err := s.Svc.CreateUser(ctx, service.Actor{Username: "test", Admin: true}, service.NewUser{Username: "admin", Email: "admin@example.com", Password: "admin-password", Admin: true})
 		if err != nil {
 			s.T.Fatal(err)
@@ -401,12 +407,12 @@ func (s *Server) CreateLocation(l *v1.Location) *v1.Location {
 		l.Address = "10.10.0.1/24"
 	}
 	if l.ListenPort == 0 {
-		locs, err := s.Svc.Store().ListLocations(Ctx(s.T))
+		locs, err := s.Svc.Locations(Ctx(s.T))
 		if err != nil {
 			s.T.Fatal(err)
 		}
 		l.ListenPort = 51820
-		for slices.ContainsFunc(locs, func(o store.Location) bool { return o.ListenPort == int(l.ListenPort) }) {
+		for slices.ContainsFunc(locs, func(o service.Location) bool { return o.ListenPort == int(l.ListenPort) }) {
 			l.ListenPort++
 		}
 	}
@@ -418,6 +424,23 @@ func (s *Server) CreateLocation(l *v1.Location) *v1.Location {
 		s.T.Fatal(err)
 	}
 	return resp.Msg.Location
+}
+
+// Location returns a location as the service has it (for the calls that
+// take one, such as ReportStats).
+func (s *Server) Location(id string) service.Location {
+	s.T.Helper()
+	locs, err := s.Svc.Locations(Ctx(s.T))
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	for _, l := range locs {
+		if l.ID == id {
+			return l
+		}
+	}
+	s.T.Fatalf("no location %s", id)
+	return service.Location{}
 }
 
 // MFALocation makes a location that requires MFA.

@@ -26,7 +26,7 @@ const APITokenTTL = 12 * time.Hour
 const EnrollmentTTL = 24 * time.Hour
 
 // Methods lists the second factors a user has on.
-func Methods(u store.User) []mfa.Method {
+func Methods(u User) []mfa.Method {
 	var m []mfa.Method
 	if u.TOTPEnabled {
 		m = append(m, mfa.TOTP)
@@ -36,6 +36,8 @@ func Methods(u store.User) []mfa.Method {
 	}
 	return m
 }
+
+func methodsOf(u store.User) []mfa.Method { return Methods(userOf(u)) }
 
 func totpAAD(userID string) []byte        { return []byte("totp:" + userID) }
 func totpPendingAAD(userID string) []byte { return []byte("totp-pending:" + userID) }
@@ -79,28 +81,28 @@ func checkGroups(groups []string) ([]string, error) {
 }
 
 // CreateUser adds a user. Admin only, except through the local tool (a zero Actor with Admin set).
-func (s *Service) CreateUser(ctx context.Context, a Actor, n NewUser) (store.User, error) {
+func (s *Service) CreateUser(ctx context.Context, a Actor, n NewUser) (User, error) {
 	if !a.Admin {
-		return store.User{}, a.notAdmin()
+		return User{}, a.notAdmin()
 	}
 	n.Username = strings.TrimSpace(n.Username)
 	if !usernameRE.MatchString(n.Username) {
-		return store.User{}, fault.New(fault.Invalid, "username: use 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit")
+		return User{}, fault.New(fault.Invalid, "username: use 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
 	email, err := checkEmail(n.Email)
 	if err != nil {
-		return store.User{}, err
+		return User{}, err
 	}
 	if err := password.Check(n.Password); err != nil {
-		return store.User{}, fault.New(fault.Invalid, "password: %v", err)
+		return User{}, fault.New(fault.Invalid, "password: %v", err)
 	}
 	groups, err := checkGroups(n.Groups)
 	if err != nil {
-		return store.User{}, err
+		return User{}, err
 	}
 	hash, err := password.Hash(ctx, n.Password)
 	if err != nil {
-		return store.User{}, err
+		return User{}, err
 	}
 	u := store.User{ID: newID(), Username: n.Username, Email: email, PasswordHash: hash, Admin: n.Admin, Groups: groups, CreatedAt: s.clock.Now()}
 	err = s.store.InTx(ctx, func(q *store.Q) error {
@@ -110,23 +112,48 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, n NewUser) (store.Use
 		return s.audit(ctx, q, a, "user.created", u.Username, fmt.Sprintf("admin=%t groups=%s", u.Admin, strings.Join(u.Groups, ",")))
 	})
 	if errors.Is(err, store.ErrConflict) {
-		return store.User{}, fault.New(fault.Conflict, "username: %q is taken", n.Username)
+		return User{}, fault.New(fault.Conflict, "username: %q is taken", n.Username)
 	}
 	if err != nil {
-		return store.User{}, err
+		return User{}, err
 	}
 	s.Sessions.PublishAll()
-	return u, nil
+	return userOf(u), nil
 }
 
 var errAdminOnly = fault.New(fault.PermissionDenied, "This needs an admin account.")
 
 // ListUsers returns every user.
-func (s *Service) ListUsers(ctx context.Context, a Actor) ([]store.User, error) {
+func (s *Service) ListUsers(ctx context.Context, a Actor) ([]User, error) {
 	if !a.Admin {
 		return nil, a.notAdmin()
 	}
-	return s.store.ListUsers(ctx)
+	list, err := s.store.ListUsers(ctx)
+	return usersOf(list), err
+}
+
+// GetUser returns one user, for admins.
+func (s *Service) GetUser(ctx context.Context, a Actor, id string) (User, error) {
+	if !a.Admin {
+		return User{}, a.notAdmin()
+	}
+	u, err := s.store.UserByID(ctx, id)
+	if err != nil {
+		return User{}, notFound("user", err)
+	}
+	return userOf(u), nil
+}
+
+// FindUser returns the user with a username, for admins.
+func (s *Service) FindUser(ctx context.Context, a Actor, username string) (User, error) {
+	if !a.Admin {
+		return User{}, a.notAdmin()
+	}
+	u, err := s.store.UserByUsername(ctx, username)
+	if err != nil {
+		return User{}, notFound("user", err)
+	}
+	return userOf(u), nil
 }
 
 // UserUpdate changes a user; empty Email and Password keep the current ones.
@@ -139,23 +166,23 @@ type UserUpdate struct {
 }
 
 // UpdateUser changes a user's email, admin flag, groups and password.
-func (s *Service) UpdateUser(ctx context.Context, a Actor, up UserUpdate) (store.User, error) {
+func (s *Service) UpdateUser(ctx context.Context, a Actor, up UserUpdate) (User, error) {
 	if !a.Admin {
-		return store.User{}, a.notAdmin()
+		return User{}, a.notAdmin()
 	}
 	groups, err := checkGroups(up.Groups)
 	if err != nil {
-		return store.User{}, err
+		return User{}, err
 	}
 	// Hash before the transaction: argon2 takes a while, and a transaction
 	// holds the store.
 	var newHash string
 	if up.Password != "" {
 		if err := password.Check(up.Password); err != nil {
-			return store.User{}, fault.New(fault.Invalid, "password: %v", err)
+			return User{}, fault.New(fault.Invalid, "password: %v", err)
 		}
 		if newHash, err = password.Hash(ctx, up.Password); err != nil {
-			return store.User{}, err
+			return User{}, err
 		}
 	}
 	var u store.User
@@ -195,17 +222,17 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, up UserUpdate) (store
 		return s.audit(ctx, q, a, "user.updated", u.Username, fmt.Sprintf("admin=%t groups=%s password_changed=%t", u.Admin, strings.Join(u.Groups, ","), up.Password != ""))
 	})
 	if err != nil {
-		return store.User{}, err
+		return User{}, err
 	}
 	if groupsChanged {
 		// Sessions on locations the user may no longer use end now.
 		if err := s.endDisallowed(ctx, u, a); err != nil {
-			return u, err
+			return userOf(u), err
 		}
 		s.Sessions.PublishAll()
 		s.instanceChanged(ctx, u.ID)
 	}
-	return u, nil
+	return userOf(u), nil
 }
 
 func (s *Service) endDisallowed(ctx context.Context, u store.User, a Actor) error {
@@ -402,7 +429,7 @@ func (s *Service) BeginEmailSetup(ctx context.Context, a Actor) (EmailSetup, err
 	}
 	now := s.clock.Now()
 	c := store.Challenge{Hash: hexHash(hash), Purpose: store.PurposeEmailSetup, UserID: u.ID, Method: int(mfa.Email), CreatedAt: now, ExpiresAt: now.Add(mfa.ChallengeTTL)}
-	if err := s.mailCode(ctx, u, settings, &c, "Confirm email codes for "+s.cfg.InstanceName); err != nil {
+	if err := s.mailCode(ctx, userOf(u), settings, &c, "Confirm email codes for "+s.cfg.InstanceName); err != nil {
 		return EmailSetup{}, err
 	}
 	if err := s.store.CreateChallenge(ctx, c); err != nil {
@@ -513,8 +540,9 @@ func (s *Service) CreateEnrollmentToken(ctx context.Context, a Actor, deviceName
 }
 
 // ListDevices returns the user's devices.
-func (s *Service) ListDevices(ctx context.Context, a Actor) ([]store.Device, error) {
-	return s.store.DevicesOfUser(ctx, a.UserID)
+func (s *Service) ListDevices(ctx context.Context, a Actor) ([]Device, error) {
+	list, err := s.store.DevicesOfUser(ctx, a.UserID)
+	return devicesOf(list), err
 }
 
 // DeleteDevice removes one of the user's devices (any device for admins)
@@ -542,9 +570,9 @@ func (s *Service) DeleteDevice(ctx context.Context, a Actor, id string) error {
 
 // Profile is what a user sees of their own account.
 type Profile struct {
-	User    store.User
+	User    User
 	Methods []mfa.Method
-	Devices []store.Device
+	Devices []Device
 }
 
 // Profile returns the signed-in user's account.
@@ -557,5 +585,5 @@ func (s *Service) Profile(ctx context.Context, a Actor) (Profile, error) {
 	if err != nil {
 		return Profile{}, err
 	}
-	return Profile{User: u, Methods: Methods(u), Devices: devs}, nil
+	return Profile{User: userOf(u), Methods: methodsOf(u), Devices: devicesOf(devs)}, nil
 }

@@ -17,14 +17,19 @@ import (
 	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
 
-// Device is an authenticated device with its user.
-type Device struct {
-	store.Device
-	User store.User
+// Client is a device that proved its device token, with its user: the
+// caller of the calls a desktop client makes.
+type Client struct {
+	Device
+	User User
+}
+
+func clientOf(d store.Device, u store.User) Client {
+	return Client{Device: deviceOf(d), User: userOf(u)}
 }
 
 // Actor returns the device's user as an actor.
-func (d Device) Actor(remote string) Actor {
+func (d Client) Actor(remote string) Actor {
 	return Actor{UserID: d.User.ID, Username: d.User.Username, Remote: remote}
 }
 
@@ -42,7 +47,7 @@ type Tunnel struct {
 
 // LocationInfo is a device's view of a location.
 type LocationInfo struct {
-	Location store.Location
+	Location Location
 	Tunnel   Tunnel
 }
 
@@ -63,52 +68,52 @@ type Instance struct {
 var errDeviceToken = fault.New(fault.Unauthenticated, "This device is not enrolled any more (its token is unknown); enroll it again with a new code from your profile.")
 
 // DeviceByToken authenticates a device.
-func (s *Service) DeviceByToken(ctx context.Context, deviceToken string) (Device, error) {
+func (s *Service) DeviceByToken(ctx context.Context, deviceToken string) (Client, error) {
 	if deviceToken == "" {
-		return Device{}, errDeviceToken
+		return Client{}, errDeviceToken
 	}
 	d, err := s.store.DeviceByTokenHash(ctx, hexHash(token.Hash(deviceToken)))
 	if errors.Is(err, store.ErrNotFound) {
-		return Device{}, errDeviceToken
+		return Client{}, errDeviceToken
 	}
 	if err != nil {
-		return Device{}, err
+		return Client{}, err
 	}
 	u, err := s.store.UserByID(ctx, d.UserID)
 	if errors.Is(err, store.ErrNotFound) {
-		return Device{}, errDeviceToken
+		return Client{}, errDeviceToken
 	}
 	if err != nil {
-		return Device{}, err
+		return Client{}, err
 	}
-	return Device{Device: d, User: u}, nil
+	return clientOf(d, u), nil
 }
 
 // Enroll registers a device with a single-use enrollment token.
-func (s *Service) Enroll(ctx context.Context, enrollmentToken, name, publicKey, remote string) (Device, string, error) {
+func (s *Service) Enroll(ctx context.Context, enrollmentToken, name, publicKey, remote string) (Client, string, error) {
 	if enrollmentToken == "" {
-		return Device{}, "", fault.New(fault.Invalid, "enrollment_token: required")
+		return Client{}, "", fault.New(fault.Invalid, "enrollment_token: required")
 	}
 	key, err := wgkey.Parse(publicKey)
 	if err != nil {
-		return Device{}, "", fault.New(fault.Invalid, "public_key: %v", err)
+		return Client{}, "", fault.New(fault.Invalid, "public_key: %v", err)
 	}
 	if key.IsZero() {
-		return Device{}, "", fault.New(fault.Invalid, "public_key: the all-zero key is not a usable key")
+		return Client{}, "", fault.New(fault.Invalid, "public_key: the all-zero key is not a usable key")
 	}
 	name = strings.TrimSpace(name)
 	if len(name) > 64 {
-		return Device{}, "", fault.New(fault.Invalid, "device_name: at most 64 characters")
+		return Client{}, "", fault.New(fault.Invalid, "device_name: at most 64 characters")
 	}
 	if err := checkName("device_name", name); err != nil {
-		return Device{}, "", err
+		return Client{}, "", err
 	}
 	plain, hash, err := token.New("wdt_")
 	if err != nil {
-		return Device{}, "", err
+		return Client{}, "", err
 	}
 	now := s.clock.Now()
-	var dev Device
+	var dev Client
 	err = s.store.InTx(ctx, func(q *store.Q) error {
 		t, err := q.UseEnrollmentToken(ctx, hexHash(token.Hash(enrollmentToken)), now)
 		if errors.Is(err, store.ErrNotFound) {
@@ -139,11 +144,11 @@ func (s *Service) Enroll(ctx context.Context, enrollmentToken, name, publicKey, 
 			}
 			return err
 		}
-		dev = Device{Device: d, User: u}
+		dev = clientOf(d, u)
 		return s.audit(ctx, q, Actor{UserID: u.ID, Username: u.Username, Remote: remote}, "device.enrolled", d.Name, "device="+d.ID+" public_key="+d.PublicKey)
 	})
 	if err != nil {
-		return Device{}, "", err
+		return Client{}, "", err
 	}
 	s.Sessions.PublishAll()
 	return dev, plain, nil
@@ -151,7 +156,7 @@ func (s *Service) Enroll(ctx context.Context, enrollmentToken, name, publicKey, 
 
 // Instance returns the instance as a device sees it, giving the device its
 // tunnel address in each location the first time.
-func (s *Service) Instance(ctx context.Context, d Device) (Instance, error) {
+func (s *Service) Instance(ctx context.Context, d Client) (Instance, error) {
 	version, err := s.store.ConfigVersion(ctx)
 	if err != nil {
 		return Instance{}, err
@@ -173,7 +178,7 @@ func (s *Service) Instance(ctx context.Context, d Device) (Instance, error) {
 		} else if err != nil {
 			return Instance{}, err
 		}
-		inst.Locations = append(inst.Locations, LocationInfo{Location: l, Tunnel: tunnelOf(l, addr)})
+		inst.Locations = append(inst.Locations, LocationInfo{Location: locationOf(l), Tunnel: tunnelOf(l, addr)})
 	}
 	return inst, nil
 }
@@ -185,7 +190,7 @@ func tunnelOf(l store.Location, addr string) Tunnel {
 
 // usableLocation loads a location the device's user may use and gives the
 // device its address there.
-func (s *Service) usableLocation(ctx context.Context, d Device, locationID string) (store.Location, string, error) {
+func (s *Service) usableLocation(ctx context.Context, d Client, locationID string) (store.Location, string, error) {
 	if locationID == "" {
 		return store.Location{}, "", fault.New(fault.Invalid, "location_id: required")
 	}
@@ -205,14 +210,14 @@ func (s *Service) usableLocation(ctx context.Context, d Device, locationID strin
 
 // Opened is a new session with the tunnel settings for it.
 type Opened struct {
-	Session   store.Session
+	Session   Session
 	Tunnel    Tunnel
 	ExpiresAt time.Time
 }
 
 // openSession ends the device's earlier session on the location (REPLACED)
 // and creates a new one, inside q's transaction.
-func (s *Service) openSession(ctx context.Context, q *store.Q, d Device, l store.Location, method int, psk []byte, a Actor) (store.Session, *session.Ended, error) {
+func (s *Service) openSession(ctx context.Context, q *store.Q, d Client, l store.Location, method int, psk []byte, a Actor) (store.Session, *session.Ended, error) {
 	now := s.clock.Now()
 	var replaced *session.Ended
 	if old, err := q.ActiveSession(ctx, l.ID, d.ID); err == nil {
@@ -241,7 +246,7 @@ func expiry(l store.Location, s store.Session) time.Time {
 }
 
 // Connect opens a session on a location without MFA.
-func (s *Service) Connect(ctx context.Context, d Device, locationID, remote string) (Opened, error) {
+func (s *Service) Connect(ctx context.Context, d Client, locationID, remote string) (Opened, error) {
 	l, addr, err := s.usableLocation(ctx, d, locationID)
 	if err != nil {
 		return Opened{}, err
@@ -261,7 +266,7 @@ func (s *Service) Connect(ctx context.Context, d Device, locationID, remote stri
 	}
 	s.Sessions.Announce(replaced)
 	s.waitGateways(ctx, l.ID, s.Sessions.Publish(l.ID))
-	return Opened{Session: sess, Tunnel: tunnelOf(l, addr), ExpiresAt: expiry(l, sess)}, nil
+	return Opened{Session: sessionOf(sess), Tunnel: tunnelOf(l, addr), ExpiresAt: expiry(l, sess)}, nil
 }
 
 // Challenge is a started second factor.
@@ -272,7 +277,7 @@ type Challenge struct {
 }
 
 // StartMFA begins the second factor for a location that requires it.
-func (s *Service) StartMFA(ctx context.Context, d Device, locationID string, method mfa.Method, remote string) (Challenge, error) {
+func (s *Service) StartMFA(ctx context.Context, d Client, locationID string, method mfa.Method, remote string) (Challenge, error) {
 	a := d.Actor(remote)
 	if method != mfa.TOTP && method != mfa.Email {
 		return Challenge{}, fault.New(fault.Invalid, "method: choose MFA_METHOD_TOTP or MFA_METHOD_EMAIL")
@@ -363,7 +368,7 @@ func (s *Service) FinishMFA(ctx context.Context, challengeToken, code, remote st
 	if err != nil {
 		return Opened{}, errChallengeGone
 	}
-	d := Device{Device: dev, User: u}
+	d := clientOf(dev, u)
 	a := d.Actor(remote)
 	p := proof{userID: u.ID, challenge: c.Hash, what: store.PurposeConnect}
 	switch mfa.Method(c.Method) {
@@ -407,11 +412,11 @@ func (s *Service) FinishMFA(ctx context.Context, challengeToken, code, remote st
 	s.waitGateways(ctx, l.ID, s.Sessions.Publish(l.ID))
 	t := tunnelOf(l, addr)
 	t.PresharedKey = psk.String()
-	return Opened{Session: sess, Tunnel: t, ExpiresAt: expiry(l, sess)}, nil
+	return Opened{Session: sessionOf(sess), Tunnel: t, ExpiresAt: expiry(l, sess)}, nil
 }
 
 // Disconnect ends a session of the device.
-func (s *Service) Disconnect(ctx context.Context, d Device, sessionID string) error {
+func (s *Service) Disconnect(ctx context.Context, d Client, sessionID string) error {
 	if sessionID == "" {
 		return fault.New(fault.Invalid, "session_id: required")
 	}
@@ -425,7 +430,7 @@ func (s *Service) Disconnect(ctx context.Context, d Device, sessionID string) er
 
 // SessionView is a session with the names an admin needs.
 type SessionView struct {
-	store.Session
+	Session
 	Username     string
 	DeviceName   string
 	LocationName string
@@ -460,7 +465,7 @@ func (s *Service) ListSessions(ctx context.Context, a Actor, locationID string, 
 	out := make([]SessionView, 0, len(list))
 	for _, sess := range list {
 		addr, _ := s.store.AddressOf(ctx, sess.LocationID, sess.DeviceID)
-		out = append(out, SessionView{Session: sess, Username: users[sess.UserID], DeviceName: devs[sess.DeviceID], LocationName: locs[sess.LocationID], Address: addr})
+		out = append(out, SessionView{Session: sessionOf(sess), Username: users[sess.UserID], DeviceName: devs[sess.DeviceID], LocationName: locs[sess.LocationID], Address: addr})
 	}
 	return out, nil
 }
@@ -490,7 +495,7 @@ type PeerStat struct {
 }
 
 // ReportStats records a gateway's peer statistics on the active sessions.
-func (s *Service) ReportStats(ctx context.Context, l store.Location, stats []PeerStat) error {
+func (s *Service) ReportStats(ctx context.Context, l Location, stats []PeerStat) error {
 	return s.store.InTx(ctx, func(q *store.Q) error {
 		for _, st := range stats {
 			if _, err := q.RecordStats(ctx, l.ID, st.PublicKey, st.LatestHandshake, st.RxBytes, st.TxBytes, st.Endpoint); err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -60,7 +60,7 @@ func methodName(m mfa.Method) string {
 
 // mailCode claims the user's mail slot, makes a code for the challenge and
 // mails it.
-func (s *Service) mailCode(ctx context.Context, u store.User, settings mail.Settings, c *store.Challenge, subject string) error {
+func (s *Service) mailCode(ctx context.Context, u User, settings mail.Settings, c *store.Challenge, subject string) error {
 	now := s.clock.Now()
 	ok, last, err := s.store.ClaimMailSlot(ctx, u.ID, now, now.Add(-mfa.MailInterval))
 	if err != nil {

@@ -51,28 +51,28 @@ func describeGatewayToken(t store.GatewayToken) string {
 
 // CreateGatewayToken makes a token for a gateway of the location and
 // returns it with its plain form, which is shown once and never stored.
-func (s *Service) CreateGatewayToken(ctx context.Context, a Actor, n NewGatewayToken) (store.GatewayToken, string, error) {
+func (s *Service) CreateGatewayToken(ctx context.Context, a Actor, n NewGatewayToken) (GatewayToken, string, error) {
 	if !a.Admin {
-		return store.GatewayToken{}, "", a.notAdmin()
+		return GatewayToken{}, "", a.notAdmin()
 	}
 	name := strings.TrimSpace(n.Name)
 	if len(name) > 64 {
-		return store.GatewayToken{}, "", fieldErr("name", "at most 64 characters")
+		return GatewayToken{}, "", fieldErr("name", "at most 64 characters")
 	}
 	if err := checkName("name", name); err != nil {
-		return store.GatewayToken{}, "", err
+		return GatewayToken{}, "", err
 	}
 	now := s.clock.Now()
 	if !n.ExpiresAt.IsZero() && !n.ExpiresAt.After(now) {
-		return store.GatewayToken{}, "", fieldErr("expires_at", "%s is not in the future; choose a later time, or none for a token that does not expire", n.ExpiresAt.UTC().Format(time.RFC3339))
+		return GatewayToken{}, "", fieldErr("expires_at", "%s is not in the future; choose a later time, or none for a token that does not expire", n.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	loc, err := s.store.LocationByID(ctx, n.LocationID)
 	if err != nil {
-		return store.GatewayToken{}, "", notFound("location", err)
+		return GatewayToken{}, "", notFound("location", err)
 	}
 	plain, hash, err := token.New(token.PrefixGateway)
 	if err != nil {
-		return store.GatewayToken{}, "", err
+		return GatewayToken{}, "", err
 	}
 	t := store.GatewayToken{ID: newID(), Hash: hexHash(hash), LocationID: loc.ID, Name: name, CreatedAt: now}
 	if !n.ExpiresAt.IsZero() {
@@ -85,14 +85,14 @@ func (s *Service) CreateGatewayToken(ctx context.Context, a Actor, n NewGatewayT
 		return s.audit(ctx, q, a, "gateway_token.created", loc.Name, describeGatewayToken(t))
 	})
 	if err != nil {
-		return store.GatewayToken{}, "", err
+		return GatewayToken{}, "", err
 	}
-	return t, plain, nil
+	return gatewayTokenOf(t), plain, nil
 }
 
 // ListGatewayTokens returns the tokens of a location ("" for every
 // location) that are not revoked, expired ones included.
-func (s *Service) ListGatewayTokens(ctx context.Context, a Actor, locationID string) ([]store.GatewayToken, error) {
+func (s *Service) ListGatewayTokens(ctx context.Context, a Actor, locationID string) ([]GatewayToken, error) {
 	if !a.Admin {
 		return nil, a.notAdmin()
 	}
@@ -101,7 +101,12 @@ func (s *Service) ListGatewayTokens(ctx context.Context, a Actor, locationID str
 			return nil, notFound("location", err)
 		}
 	}
-	return s.store.ListGatewayTokens(ctx, locationID)
+	list, err := s.store.ListGatewayTokens(ctx, locationID)
+	out := make([]GatewayToken, 0, len(list))
+	for _, t := range list {
+		out = append(out, gatewayTokenOf(t))
+	}
+	return out, err
 }
 
 // RevokeGatewayToken makes a token unusable and ends, at once, the peer
@@ -174,22 +179,22 @@ func (s *Service) recheckGateway(ctx context.Context, hash string) (store.Gatewa
 }
 
 // GatewayLocation returns the location a gateway token serves.
-func (s *Service) GatewayLocation(ctx context.Context, gatewayToken string) (store.Location, error) {
+func (s *Service) GatewayLocation(ctx context.Context, gatewayToken string) (Location, error) {
 	t, err := s.gatewayToken(ctx, gatewayToken)
 	if err != nil {
-		return store.Location{}, err
+		return Location{}, err
 	}
 	l, err := s.store.LocationByID(ctx, t.LocationID)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Location{}, errGatewayUnknown()
+		return Location{}, errGatewayUnknown()
 	}
-	return l, err
+	return locationOf(l), err
 }
 
 // GatewayStream is a gateway's view of its location's peer set, for as long
 // as its token stays valid.
 type GatewayStream struct {
-	Location store.Location
+	Location Location
 
 	s     *Service
 	token store.GatewayToken
@@ -217,13 +222,15 @@ func (s *Service) FollowGateway(ctx context.Context, gatewayToken string) (*Gate
 		g.Close()
 		return nil, err
 	}
-	if g.Location, err = s.store.LocationByID(ctx, t.LocationID); err != nil {
+	loc, err := s.store.LocationByID(ctx, t.LocationID)
+	if err != nil {
 		g.Close()
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errGatewayUnknown()
 		}
 		return nil, err
 	}
+	g.Location = locationOf(loc)
 	if !t.ExpiresAt.IsZero() {
 		g.expiry = time.AfterFunc(t.ExpiresAt.Sub(s.clock.Now()), func() { g.cancel(errGatewayExpired(t)) })
 	}

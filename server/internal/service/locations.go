@@ -204,27 +204,35 @@ func (s *Service) validate(spec LocationSpec, loc *store.Location) error {
 }
 
 // ListLocations returns every location.
-func (s *Service) ListLocations(ctx context.Context, a Actor) ([]store.Location, error) {
+func (s *Service) ListLocations(ctx context.Context, a Actor) ([]Location, error) {
 	if !a.Admin {
 		return nil, a.notAdmin()
 	}
-	return s.store.ListLocations(ctx)
+	return s.Locations(ctx)
 }
 
 // GetLocation returns one location.
-func (s *Service) GetLocation(ctx context.Context, a Actor, id string) (store.Location, error) {
+func (s *Service) GetLocation(ctx context.Context, a Actor, id string) (Location, error) {
 	if !a.Admin {
-		return store.Location{}, a.notAdmin()
+		return Location{}, a.notAdmin()
 	}
 	l, err := s.store.LocationByID(ctx, id)
-	return l, notFound("location", err)
+	return locationOf(l), notFound("location", err)
 }
 
 // CreateLocation adds a location with a new WireGuard key pair.
-func (s *Service) CreateLocation(ctx context.Context, a Actor, spec LocationSpec) (store.Location, error) {
+func (s *Service) CreateLocation(ctx context.Context, a Actor, spec LocationSpec) (Location, error) {
 	if !a.Admin {
-		return store.Location{}, a.notAdmin()
+		return Location{}, a.notAdmin()
 	}
+	l, err := s.createLocation(ctx, a, spec)
+	if err != nil {
+		return Location{}, err
+	}
+	return locationOf(l), nil
+}
+
+func (s *Service) createLocation(ctx context.Context, a Actor, spec LocationSpec) (store.Location, error) {
 	loc := store.Location{ID: newID(), CreatedAt: s.clock.Now()}
 	if err := s.validate(spec, &loc); err != nil {
 		return store.Location{}, err
@@ -255,7 +263,7 @@ func (s *Service) CreateLocation(ctx context.Context, a Actor, spec LocationSpec
 	if err != nil {
 		return store.Location{}, err
 	}
-	s.Hub.InstanceChanged("")
+	s.hub.InstanceChanged("")
 	return loc, nil
 }
 
@@ -304,10 +312,18 @@ func describe(l store.Location) string {
 // endpoint, allowed IPs) ends sessions too (LOCATION_CHANGED), since their
 // clients hold the old settings. Narrowing the allowed groups ends the
 // sessions of the users left out (ADMIN).
-func (s *Service) UpdateLocation(ctx context.Context, a Actor, spec LocationSpec) (store.Location, error) {
+func (s *Service) UpdateLocation(ctx context.Context, a Actor, spec LocationSpec) (Location, error) {
 	if !a.Admin {
-		return store.Location{}, a.notAdmin()
+		return Location{}, a.notAdmin()
 	}
+	l, err := s.updateLocation(ctx, a, spec)
+	if err != nil {
+		return Location{}, err
+	}
+	return locationOf(l), nil
+}
+
+func (s *Service) updateLocation(ctx context.Context, a Actor, spec LocationSpec) (store.Location, error) {
 	var loc, old store.Location
 	var ended []*session.Ended
 	err := s.store.InTx(ctx, func(q *store.Q) error {
@@ -386,7 +402,7 @@ func (s *Service) UpdateLocation(ctx context.Context, a Actor, spec LocationSpec
 	}
 	s.Sessions.Announce(ended...)
 	s.Sessions.Publish(loc.ID)
-	s.Hub.InstanceChanged("")
+	s.hub.InstanceChanged("")
 	return loc, nil
 }
 
@@ -415,6 +431,6 @@ func (s *Service) DeleteLocation(ctx context.Context, a Actor, id string) error 
 		return err
 	}
 	s.Sessions.Publish(id)
-	s.Hub.InstanceChanged("")
+	s.hub.InstanceChanged("")
 	return nil
 }

@@ -45,13 +45,15 @@ type Config struct {
 
 // Service is the domain.
 type Service struct {
-	cfg      Config
-	store    *store.Store
-	sealer   *seal.Sealer
-	clock    clock.Clock
-	log      *slog.Logger
-	mailer   mail.Mailer
-	Hub      *notify.Hub
+	cfg    Config
+	store  *store.Store
+	sealer *seal.Sealer
+	clock  clock.Clock
+	log    *slog.Logger
+	mailer mail.Mailer
+	hub    *notify.Hub
+	// Sessions is the session manager. The gateway wiring follows peer
+	// sets through it; everyone else asks the Service.
 	Sessions *session.Manager
 
 	instanceID string
@@ -81,7 +83,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	hub := notify.NewHub()
 	s := &Service{
 		cfg: cfg, store: cfg.Store, sealer: cfg.Sealer, clock: cfg.Clock, log: cfg.Log, mailer: cfg.Mailer,
-		Hub:      hub,
+		hub:      hub,
 		Sessions: session.NewManager(cfg.Store, cfg.Sealer, cfg.Clock, cfg.Log, hub),
 	}
 	id, err := s.store.InitMeta(ctx, "instance_id", newID())
@@ -91,9 +93,6 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.instanceID = id
 	return s, nil
 }
-
-// Store returns the store (for tools and tests).
-func (s *Service) Store() *store.Store { return s.store }
 
 // Now is the service's clock.
 func (s *Service) Now() time.Time { return s.clock.Now() }
@@ -141,14 +140,19 @@ func (s *Service) auditNow(ctx context.Context, a Actor, action, subject, detail
 }
 
 // ListAudit returns audit events, newest first.
-func (s *Service) ListAudit(ctx context.Context, a Actor, f store.AuditFilter) ([]store.AuditEvent, error) {
+func (s *Service) ListAudit(ctx context.Context, a Actor, f AuditFilter) ([]AuditEvent, error) {
 	if !a.Admin {
 		return nil, a.notAdmin()
 	}
 	if f.Limit > 500 {
 		f.Limit = 500
 	}
-	return s.store.ListAuditEvents(ctx, f)
+	list, err := s.store.ListAuditEvents(ctx, store.AuditFilter(f))
+	out := make([]AuditEvent, 0, len(list))
+	for _, e := range list {
+		out = append(out, AuditEvent(e))
+	}
+	return out, err
 }
 
 // instanceChanged raises the configuration version and tells watchers of
@@ -157,7 +161,7 @@ func (s *Service) instanceChanged(ctx context.Context, userID string) {
 	if _, err := s.store.BumpConfigVersion(ctx); err != nil {
 		s.log.Error("raise config version", "err", err)
 	}
-	s.Hub.InstanceChanged(userID)
+	s.hub.InstanceChanged(userID)
 }
 
 func newID() string {

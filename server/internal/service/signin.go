@@ -77,7 +77,7 @@ func (s *Service) Login(ctx context.Context, username, pw, totpCode, remote stri
 		s.auditNow(ctx, a, "login.failed", username, "wrong password")
 		return SignIn{}, errBadPassword
 	}
-	methods := Methods(u)
+	methods := methodsOf(u)
 	if len(methods) == 0 {
 		var out SignIn
 		err := s.store.InTx(ctx, func(q *store.Q) error {
@@ -180,7 +180,7 @@ func (s *Service) SendLoginCode(ctx context.Context, challenge, remote string) (
 	if err := s.checkLockout(ctx, u.ID); err != nil {
 		return EmailSetup{}, err
 	}
-	if err := s.mailCode(ctx, u, settings, &c, "Your "+s.cfg.InstanceName+" sign-in code"); err != nil {
+	if err := s.mailCode(ctx, userOf(u), settings, &c, "Your "+s.cfg.InstanceName+" sign-in code"); err != nil {
 		return EmailSetup{}, err
 	}
 	if err := s.store.SetChallengeCode(ctx, c.Hash, c.CodeHash); err != nil {
@@ -218,7 +218,7 @@ func (s *Service) StartStepUp(ctx context.Context, a Actor) (SignIn, error) {
 	if err != nil {
 		return SignIn{}, notFound("user", err)
 	}
-	methods := Methods(u)
+	methods := methodsOf(u)
 	if len(methods) == 0 {
 		return SignIn{}, fault.New(fault.FailedPrecondition, "Your account has no second factor to confirm.")
 	}
@@ -255,7 +255,7 @@ func (s *Service) FinishStepUp(ctx context.Context, a Actor, challenge, code str
 // tokens only with a second factor proved within StepUpWindow; an account
 // with none may add its first with a password sign-in.
 func (s *Service) requireProof(a Actor, u store.User) error {
-	if len(Methods(u)) == 0 {
+	if len(methodsOf(u)) == 0 {
 		return nil
 	}
 	if !a.ProvedAt.IsZero() && s.clock.Now().Sub(a.ProvedAt) <= StepUpWindow {
@@ -285,28 +285,28 @@ func (s *Service) Logout(ctx context.Context, bearer string) error {
 // Authenticate returns the user a bearer token belongs to. An admin without
 // a second factor, while admins must have one, is an actor who may only set
 // one up.
-func (s *Service) Authenticate(ctx context.Context, bearer, remote string) (Actor, store.User, error) {
+func (s *Service) Authenticate(ctx context.Context, bearer, remote string) (Actor, User, error) {
 	unauth := fault.New(fault.Unauthenticated, "Sign in first: the token is missing, expired or revoked.")
 	if bearer == "" {
-		return Actor{}, store.User{}, unauth
+		return Actor{}, User{}, unauth
 	}
 	t, err := s.store.APITokenByHash(ctx, hexHash(token.Hash(bearer)))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.clock.Now().Before(t.ExpiresAt)) {
-		return Actor{}, store.User{}, unauth
+		return Actor{}, User{}, unauth
 	}
 	if err != nil {
-		return Actor{}, store.User{}, err
+		return Actor{}, User{}, err
 	}
 	u, err := s.store.UserByID(ctx, t.UserID)
 	if errors.Is(err, store.ErrNotFound) {
-		return Actor{}, store.User{}, unauth
+		return Actor{}, User{}, unauth
 	}
 	if err != nil {
-		return Actor{}, store.User{}, err
+		return Actor{}, User{}, err
 	}
 	a := Actor{UserID: u.ID, Username: u.Username, Admin: u.Admin, Remote: remote, ProvedAt: t.ProvedAt, tokenHash: t.Hash}
-	if u.Admin && !s.cfg.AdminMFAOptional && len(Methods(u)) == 0 {
+	if u.Admin && !s.cfg.AdminMFAOptional && len(methodsOf(u)) == 0 {
 		a.Admin, a.NeedsFactor = false, true
 	}
-	return a, u, nil
+	return a, userOf(u), nil
 }

@@ -179,7 +179,7 @@ func TestOldWrongPasswordsCleanedUp(t *testing.T) {
 	for range 10 {
 		wantWrong(t, login(t, s, "olga", "guess", "198.51.100.7"))
 	}
-	st := s.Svc.Store()
+	st := s.Store()
 	if n, err := st.DeleteOldPasswordFailures(ctx, s.Clock.Now()); err != nil || n != 0 {
 		t.Fatalf("cleaned up %d current rows (%v)", n, err)
 	}

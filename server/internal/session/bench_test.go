@@ -49,7 +49,7 @@ func newFixture(b *testing.B) *fixture {
 	s := servertest.New(b)
 	l := s.CreateLocation(&v1.Location{Name: "Office", MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL, PeerDisconnectThresholdSeconds: 300})
 	ctx := context.Background()
-	loc, err := s.Svc.Store().LocationByID(ctx, l.Id)
+	loc, err := s.Store().LocationByID(ctx, l.Id)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func newFixture(b *testing.B) *fixture {
 		b.Fatalf("location = %+v", loc)
 	}
 	u := s.CreateUser("alice")
-	return &fixture{s: s, st: s.Svc.Store(), loc: loc, user: u.ID, now: s.Clock.Now()}
+	return &fixture{s: s, st: s.Store(), loc: loc, user: u.ID, now: s.Clock.Now()}
 }
 
 // addSessions inserts n devices, each with an active session in the
@@ -135,6 +135,7 @@ func BenchmarkReportStats(b *testing.B) {
 	f.addSessions(b, activeSessions, false)
 	ctx := context.Background()
 	batch := make([]service.PeerStat, peersPerReport)
+	loc := f.s.Location(f.loc.ID)
 	next, round := 0, uint64(0)
 	var cpu time.Duration
 	for b.Loop() {
@@ -147,7 +148,7 @@ func BenchmarkReportStats(b *testing.B) {
 		}
 		b.StartTimer()
 		c0 := gatewaytest.ProcessCPU()
-		err := f.s.Svc.ReportStats(ctx, f.loc, batch)
+		err := f.s.Svc.ReportStats(ctx, loc, batch)
 		cpu += gatewaytest.ProcessCPU() - c0
 		if err != nil {
 			b.Fatal(err)

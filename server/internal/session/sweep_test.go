@@ -24,7 +24,7 @@ func TestReplicasSweepOnce(t *testing.T) {
 	ctx := servertest.Ctx(t)
 	l := s.CreateLocation(&v1.Location{Name: "Office", MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL, PeerDisconnectThresholdSeconds: 300})
 	u := s.CreateUser("alice")
-	st := s.Svc.Store()
+	st := s.Store()
 	const n = 40
 	now := s.Clock.Now()
 	for i := range n {
@@ -90,7 +90,7 @@ func TestMaxDurationEndsSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := s.Svc.Store()
+	st := s.Store()
 	loc, err := st.LocationByID(ctx, l.Id)
 	if err != nil {
 		t.Fatal(err)

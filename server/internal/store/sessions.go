@@ -113,6 +113,13 @@ func (q *Q) ListSessions(ctx context.Context, f SessionFilter) ([]Session, error
 	return q.sessions(ctx, query, args...)
 }
 
+// CountActiveSessions returns how many sessions have not ended.
+func (q *Q) CountActiveSessions(ctx context.Context) (int, error) {
+	var n int
+	err := q.queryRow(ctx, `SELECT COUNT(*) FROM sessions WHERE ended_at=0`).Scan(&n)
+	return n, err
+}
+
 func (q *Q) sessions(ctx context.Context, query string, args ...any) ([]Session, error) {
 	rows, err := q.query(ctx, query, args...)
 	if err != nil {

@@ -5,12 +5,11 @@ import (
 	"strings"
 
 	"github.com/wicket-vpn/wicket/server/internal/service"
-	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
 type overviewData struct {
-	Locations []store.Location
-	Location  *store.Location
+	Locations []service.Location
+	Location  *service.Location
 	Sessions  []service.SessionView
 	Followers int
 }
@@ -41,7 +40,7 @@ func (h *handler) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 			h.failErr(w, r, v, err)
 			return
 		}
-		d.Followers = h.svc.Sessions.Followers(d.Location.ID)
+		d.Followers = h.svc.Followers(d.Location.ID)
 	}
 	h.render(w, r, v, "overview", "VPN Overview", "overview", d)
 }
@@ -64,7 +63,7 @@ func (h *handler) disconnect(w http.ResponseWriter, r *http.Request, v *visit) {
 
 // locationForm is the create and edit page.
 type locationForm struct {
-	Location *store.Location // nil when creating
+	Location *service.Location // nil when creating
 	Groups   []fieldGroup
 	Error    string
 	Invalid  *formField // the first field with an error
@@ -117,7 +116,7 @@ func allFields(groups []fieldGroup) []formField {
 }
 
 // storedValues reads a location as the form shows it.
-func storedValues(l store.Location) func(string) string {
+func storedValues(l service.Location) func(string) string {
 	vals := map[string]string{
 		"name": l.Name, "address": l.Address, "listen_port": itoa(l.ListenPort), "endpoint": l.Endpoint,
 		"allowed_ips": strings.Join(l.AllowedIPs, ", "), "dns": strings.Join(l.DNS, ", "), "mtu": itoa(l.MTU),
@@ -161,7 +160,7 @@ func (h *handler) newLocationPage(w http.ResponseWriter, r *http.Request, v *vis
 func (h *handler) createLocation(w http.ResponseWriter, r *http.Request, v *visit) {
 	spec, err := specFrom(r)
 	if err == nil {
-		var loc store.Location
+		var loc service.Location
 		if loc, err = h.svc.CreateLocation(r.Context(), v.actor, spec); err == nil {
 			redirect(w, r, "/overview?location="+urlQuery(loc.ID), "Created "+loc.Name+". Users it allows see it in their desktop client at once.")
 			return
@@ -190,7 +189,7 @@ func (h *handler) updateLocation(w http.ResponseWriter, r *http.Request, v *visi
 	spec, err := specFrom(r)
 	if err == nil {
 		spec.ID = old.ID
-		var loc store.Location
+		var loc service.Location
 		if loc, err = h.svc.UpdateLocation(ctx, v.actor, spec); err == nil {
 			msg := "Saved the changes to " + loc.Name + "."
 			switch {
@@ -208,7 +207,7 @@ func (h *handler) updateLocation(w http.ResponseWriter, r *http.Request, v *visi
 
 // locationFormError shows the form again with what the admin typed and the
 // error beside its field.
-func (h *handler) locationFormError(w http.ResponseWriter, r *http.Request, v *visit, loc *store.Location, err error) {
+func (h *handler) locationFormError(w http.ResponseWriter, r *http.Request, v *visit, loc *service.Location, err error) {
 	mfaOn := r.PostForm.Get("mfa") != ""
 	e := errs{}
 	field, msg := h.fieldError(r, err)

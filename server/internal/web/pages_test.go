@@ -50,7 +50,7 @@ func TestFormWithoutCSRFRefused(t *testing.T) {
 	if code, _ = c.postRaw("/locations/new", form); code != http.StatusForbidden {
 		t.Fatalf("create location with another session's token: %d", code)
 	}
-	if locs, _ := s.Svc.Store().ListLocations(servertest.Ctx(t)); len(locs) != 0 {
+	if locs, _ := s.Store().ListLocations(servertest.Ctx(t)); len(locs) != 0 {
 		t.Fatalf("a refused form created %v", locs)
 	}
 
@@ -276,7 +276,7 @@ func TestOverviewSessionsAndDisconnect(t *testing.T) {
 		t.Fatalf("disconnect: %d", code)
 	}
 	mustContain(t, body, "dave's workstation was disconnected", "Nobody is connected to Plant right now.")
-	active, _ := s.Svc.Store().ListSessions(ctx, store.SessionFilter{ActiveOnly: true})
+	active, _ := s.Store().ListSessions(ctx, store.SessionFilter{ActiveOnly: true})
 	if len(active) != 0 {
 		t.Fatalf("sessions still active: %v", active)
 	}
@@ -290,13 +290,9 @@ func TestOverviewSessionsAndDisconnect(t *testing.T) {
 	mustContain(t, body, "Location not found")
 }
 
-func mustLocation(t *testing.T, s *servertest.Server, id string) store.Location {
+func mustLocation(t *testing.T, s *servertest.Server, id string) service.Location {
 	t.Helper()
-	l, err := s.Svc.Store().LocationByID(servertest.Ctx(t), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
+	return s.Location(id)
 }
 
 // TestLocationCreateEditDelete covers the location form without a browser:
@@ -350,7 +346,7 @@ func TestLocationCreateEditDelete(t *testing.T) {
 		t.Fatalf("create: %d\n%s", code, text(body))
 	}
 	mustContain(t, body, "Created Branch", "branch.example.com:51900", "10.40.0.0/24, 172.16.0.0/16", "1380", "20 s", "600 s (10 min)", "28800 s (8 h)", "staff, ops", "Internal MFA")
-	locs, _ := s.Svc.Store().ListLocations(servertest.Ctx(t))
+	locs, _ := s.Store().ListLocations(servertest.Ctx(t))
 	if len(locs) != 1 {
 		t.Fatal(locs)
 	}
@@ -387,7 +383,7 @@ func TestLocationCreateEditDelete(t *testing.T) {
 		t.Fatal(code)
 	}
 	mustContain(t, body, "Delete Branch office?", "cannot be undone")
-	if locs, _ := s.Svc.Store().ListLocations(servertest.Ctx(t)); len(locs) != 1 {
+	if locs, _ := s.Store().ListLocations(servertest.Ctx(t)); len(locs) != 1 {
 		t.Fatal("the confirmation page deleted the location")
 	}
 	_, body = c.post("/locations/"+l.ID+"/delete", nil)
@@ -417,7 +413,7 @@ func TestUsersPages(t *testing.T) {
 		t.Fatalf("create: %d\n%s", code, text(body))
 	}
 	mustContain(t, body, "Created eve", "eve@example.com", "staff")
-	eve, err := s.Svc.Store().UserByUsername(servertest.Ctx(t), "eve")
+	eve, err := s.Store().UserByUsername(servertest.Ctx(t), "eve")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,13 +421,13 @@ func TestUsersPages(t *testing.T) {
 	c.get("/users/" + eve.ID)
 	_, body = c.post("/users/"+eve.ID, url.Values{"email": {"eve@example.com"}, "groups": {"staff, ops"}, "admin": {"on"}})
 	mustContain(t, body, "Saved eve")
-	eve, _ = s.Svc.Store().UserByID(servertest.Ctx(t), eve.ID)
+	eve, _ = s.Store().UserByID(servertest.Ctx(t), eve.ID)
 	if !eve.Admin || strings.Join(eve.Groups, ",") != "staff,ops" {
 		t.Fatalf("eve = %+v", eve)
 	}
 
 	// The last admin cannot drop their own flag: the message says why.
-	admin, _ := s.Svc.Store().UserByUsername(servertest.Ctx(t), "admin")
+	admin, _ := s.Store().UserByUsername(servertest.Ctx(t), "admin")
 	c.get("/users/" + eve.ID)
 	c.post("/users/"+eve.ID, url.Values{"email": {"eve@example.com"}})
 	c.get("/users/" + admin.ID)
@@ -449,7 +445,7 @@ func TestUsersPages(t *testing.T) {
 	mustContain(t, body, "Reset MFA of eve?")
 	_, body = c.post("/users/"+eve.ID+"/reset-mfa", nil)
 	mustContain(t, body, "Reset the MFA of eve")
-	if eve, _ = s.Svc.Store().UserByID(servertest.Ctx(t), eve.ID); eve.TOTPEnabled {
+	if eve, _ = s.Store().UserByID(servertest.Ctx(t), eve.ID); eve.TOTPEnabled {
 		t.Fatal("TOTP still on after the reset")
 	}
 
@@ -457,7 +453,7 @@ func TestUsersPages(t *testing.T) {
 	mustContain(t, body, "Delete eve?")
 	_, body = c.post("/users/"+eve.ID+"/delete", nil)
 	mustContain(t, body, "Deleted eve.")
-	if _, err := s.Svc.Store().UserByID(servertest.Ctx(t), eve.ID); err == nil {
+	if _, err := s.Store().UserByID(servertest.Ctx(t), eve.ID); err == nil {
 		t.Fatal("eve still exists")
 	}
 }
@@ -473,7 +469,7 @@ func TestAuditFiltersAndPaging(t *testing.T) {
 		if i%2 == 1 {
 			action, actor = "session.started", "grace"
 		}
-		if err := s.Svc.Store().AddAuditEvent(ctx, store.AuditEvent{Time: s.Clock.Now(), Actor: actor, Action: action, Subject: fmt.Sprintf("event-%02d", i), Detail: "test"}); err != nil {
+		if err := s.Store().AddAuditEvent(ctx, store.AuditEvent{Time: s.Clock.Now(), Actor: actor, Action: action, Subject: fmt.Sprintf("event-%02d", i), Detail: "test"}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,16 +12,16 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/mail"
 	"github.com/wicket-vpn/wicket/server/internal/mfa"
-	"github.com/wicket-vpn/wicket/server/internal/store"
+	"github.com/wicket-vpn/wicket/server/internal/service"
 )
 
 type profileData struct {
-	User           store.User
+	User           service.User
 	MaskedEmail    string
 	TOTP           bool
 	Email          bool
 	SMTPConfigured bool
-	Devices        []store.Device
+	Devices        []service.Device
 	DisableCode    formField // the code that turns TOTP off
 }
 
@@ -203,17 +203,17 @@ func (h *handler) addDevice(w http.ResponseWriter, r *http.Request, v *visit) {
 	h.render(w, r, v, "device", "Add a device", "profile", deviceNew{Code: e.Code, DeviceFor: name, Expires: e.ExpiresAt})
 }
 
-func (h *handler) findDevice(r *http.Request, v *visit) (store.Device, error) {
+func (h *handler) findDevice(r *http.Request, v *visit) (service.Device, error) {
 	list, err := h.svc.ListDevices(r.Context(), v.actor)
 	if err != nil {
-		return store.Device{}, err
+		return service.Device{}, err
 	}
 	for _, d := range list {
 		if d.ID == r.PathValue("id") {
 			return d, nil
 		}
 	}
-	return store.Device{}, fault.New(fault.NotFound, "There is no such device among yours; it may have been removed.")
+	return service.Device{}, fault.New(fault.NotFound, "There is no such device among yours; it may have been removed.")
 }
 
 func (h *handler) removeDevicePage(w http.ResponseWriter, r *http.Request, v *visit) {

@@ -104,7 +104,7 @@ func TestScreenshots(t *testing.T) {
 
 func locationID(t *testing.T, s *servertest.Server, name string) string {
 	t.Helper()
-	locs, err := s.Svc.Store().ListLocations(servertest.Ctx(t))
+	locs, err := s.Svc.Locations(servertest.Ctx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,10 +127,7 @@ func demo(t *testing.T, s *servertest.Server) {
 	s.CreateLocation(&v1.Location{Name: "Warehouse", Address: "10.20.0.1/24", Endpoint: "warehouse.example.com:51820"})
 	s.CreateLocation(&v1.Location{Name: "Lab", Address: "10.30.0.1/24", Endpoint: "lab.example.com:51820", MaxSessionSeconds: 28800})
 
-	loc, err := s.Svc.Store().LocationByID(ctx, office.Id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	loc := s.Location(office.Id)
 	for i, name := range []string{"alice", "bob"} {
 		u := s.CreateUser(name, "staff")
 		s.EnableTOTP(u)

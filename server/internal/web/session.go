@@ -15,7 +15,6 @@ import (
 
 	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/service"
-	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
 // Cookie names. The __Host- prefix makes browsers refuse them unless they
@@ -37,7 +36,7 @@ const maxForm = 64 << 10
 // visit is one request's view of who is asking.
 type visit struct {
 	actor service.Actor
-	user  store.User
+	user  service.User
 	token string // the session's bearer token; "" before sign-in
 	csrf  string // the token forms of this visit carry
 	flash flash

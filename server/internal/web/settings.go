@@ -7,7 +7,6 @@ import (
 
 	"github.com/wicket-vpn/wicket/server/internal/mail"
 	"github.com/wicket-vpn/wicket/server/internal/service"
-	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
 type smtpData struct {
@@ -130,7 +129,7 @@ const auditPageSize = 50
 type auditData struct {
 	Action  string
 	Actor   string
-	Events  []store.AuditEvent
+	Events  []service.AuditEvent
 	Older   string // URL of the next page, "" on the last
 	Newest  string // URL of the first page, "" on it
 	Actions []string
@@ -141,7 +140,7 @@ var auditActions = []string{"login.", "login.failed", "mfa.", "mfa.failed", "ses
 
 func (h *handler) audit(w http.ResponseWriter, r *http.Request, v *visit) {
 	q := r.URL.Query()
-	f := store.AuditFilter{Action: strings.TrimSpace(q.Get("action")), Actor: strings.TrimSpace(q.Get("actor")), Limit: auditPageSize + 1}
+	f := service.AuditFilter{Action: strings.TrimSpace(q.Get("action")), Actor: strings.TrimSpace(q.Get("actor")), Limit: auditPageSize + 1}
 	if b := q.Get("before"); b != "" {
 		n, err := strconv.ParseUint(b, 10, 64)
 		if err != nil {
@@ -184,13 +183,13 @@ func (h *handler) audit(w http.ResponseWriter, r *http.Request, v *visit) {
 }
 
 type gatewayRow struct {
-	Location  store.Location
+	Location  service.Location
 	Followers int
 	Tokens    []gatewayTokenRow
 }
 
 type gatewayTokenRow struct {
-	Token   store.GatewayToken
+	Token   service.GatewayToken
 	Expired bool
 	Streams int // peer streams open with it through this process
 }
@@ -220,7 +219,7 @@ func (h *handler) gateways(w http.ResponseWriter, r *http.Request, v *visit) {
 	now := h.svc.Now()
 	d := gatewaysData{Expiries: gatewayExpiries}
 	for _, l := range locs {
-		row := gatewayRow{Location: l, Followers: h.svc.Sessions.Followers(l.ID)}
+		row := gatewayRow{Location: l, Followers: h.svc.Followers(l.ID)}
 		for _, t := range tokens {
 			if t.LocationID == l.ID {
 				row.Tokens = append(row.Tokens, gatewayTokenRow{Token: t, Expired: t.Expired(now), Streams: h.svc.GatewayStreams(t.ID)})
@@ -232,8 +231,8 @@ func (h *handler) gateways(w http.ResponseWriter, r *http.Request, v *visit) {
 }
 
 type gatewayTokenData struct {
-	Location store.Location
-	Info     store.GatewayToken
+	Location service.Location
+	Info     service.GatewayToken
 	Token    string
 	Command  string
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
-	"github.com/wicket-vpn/wicket/server/internal/store"
+	"github.com/wicket-vpn/wicket/server/internal/service"
 )
 
 // TestCannotSavePages: while the database refuses writes, signing in and
@@ -21,7 +21,7 @@ func TestCannotSavePages(t *testing.T) {
 	signedIn.get("/locations/new")
 	csrf := signedIn.csrf()
 	ctx := servertest.Ctx(t)
-	st := s.Svc.Store()
+	st := s.Store()
 	if err := st.RefuseWrites(ctx, true); err != nil {
 		t.Fatal(err)
 	}
@@ -32,14 +32,14 @@ func TestCannotSavePages(t *testing.T) {
 	if code != http.StatusServiceUnavailable {
 		t.Fatalf("sign-in while writes fail: %d", code)
 	}
-	mustContain(t, body, store.UnavailableMsg)
+	mustContain(t, body, service.UnavailableMsg)
 
 	form := url.Values{"csrf": {csrf}, "name": {"Office"}, "address": {"10.30.0.1/24"}, "endpoint": {"vpn.example.com:51820"}}
 	code, body = signedIn.post("/locations/new", form)
 	if code != http.StatusServiceUnavailable {
 		t.Fatalf("new location while writes fail: %d", code)
 	}
-	mustContain(t, body, store.UnavailableMsg)
+	mustContain(t, body, service.UnavailableMsg)
 
 	if err := st.RefuseWrites(ctx, false); err != nil {
 		t.Fatal(err)

@@ -8,11 +8,10 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/password"
 	"github.com/wicket-vpn/wicket/server/internal/service"
-	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
 type userRow struct {
-	store.User
+	service.User
 	Methods []string
 	You     bool
 }
@@ -30,7 +29,7 @@ func (h *handler) users(w http.ResponseWriter, r *http.Request, v *visit) {
 	h.render(w, r, v, "users", "Users", "users", rows)
 }
 
-func methodNames(u store.User) []string {
+func methodNames(u service.User) []string {
 	var out []string
 	for _, m := range service.Methods(u) {
 		out = append(out, methodLabel(int(m)))
@@ -40,7 +39,7 @@ func methodNames(u store.User) []string {
 
 // userForm is the create and edit page of a user.
 type userForm struct {
-	User    *store.User // nil when creating
+	User    *service.User // nil when creating
 	Fields  []formField
 	Error   string
 	You     bool
@@ -67,10 +66,10 @@ func userFields(f func(string) string, creating, admin bool, e errs) []formField
 	return e.apply(fields)
 }
 
-func (h *handler) findUser(r *http.Request, v *visit) (store.User, error) {
+func (h *handler) findUser(r *http.Request, v *visit) (service.User, error) {
 	list, err := h.svc.ListUsers(r.Context(), v.actor)
 	if err != nil {
-		return store.User{}, err
+		return service.User{}, err
 	}
 	id := r.PathValue("id")
 	for _, u := range list {
@@ -78,7 +77,7 @@ func (h *handler) findUser(r *http.Request, v *visit) (store.User, error) {
 			return u, nil
 		}
 	}
-	return store.User{}, fault.New(fault.NotFound, "There is no such user; they may have been deleted.")
+	return service.User{}, fault.New(fault.NotFound, "There is no such user; they may have been deleted.")
 }
 
 func (h *handler) newUserPage(w http.ResponseWriter, r *http.Request, v *visit) {
