@@ -32,7 +32,7 @@ type SessionReport struct {
 // SessionReport answers a device that holds the sessions known as active.
 // The message of an ended session is written from its stored reason and
 // the location as it is now.
-func (s *Service) SessionReport(ctx context.Context, d Device, known []string) (SessionReport, error) {
+func (s *Service) SessionReport(ctx context.Context, d Client, known []string) (SessionReport, error) {
 	list, err := s.store.ListSessions(ctx, store.SessionFilter{DeviceID: d.ID, ActiveOnly: true, Limit: 100})
 	if err != nil {
 		return SessionReport{}, err
