@@ -298,6 +298,16 @@ func describeChanges(old, cur *v1.InstanceInfo, connected func(locID string) boo
 			out = append(out, fmt.Sprintf("New location: %s", l.Name))
 			continue
 		}
+		// What a connected person needs to know of each change: the server
+		// applies limits to the running session at once and ends it when
+		// routes, gateway or address change; tunnel settings wait for the
+		// next connection.
+		var now, ends, next string
+		if connected(l.Id) {
+			now = " (this applies to your current connection too)"
+			ends = " (your current connection ends: connect again)"
+			next = " (you are connected: it applies from the next connection)"
+		}
 		var lc []string
 		if o.Name != l.Name {
 			lc = append(lc, fmt.Sprintf("%s is now called %s", o.Name, l.Name))
@@ -311,37 +321,34 @@ func describeChanges(old, cur *v1.InstanceInfo, connected func(locID string) boo
 			lc = append(lc, fmt.Sprintf("%s no longer asks for MFA", l.Name))
 		}
 		if lMFA && o.PeerDisconnectThresholdSeconds != l.PeerDisconnectThresholdSeconds {
-			lc = append(lc, fmt.Sprintf("%s now disconnects after %s without traffic", l.Name, humanDuration(time.Duration(l.PeerDisconnectThresholdSeconds)*time.Second)))
+			lc = append(lc, fmt.Sprintf("%s now disconnects after %s without traffic", l.Name, humanDuration(time.Duration(l.PeerDisconnectThresholdSeconds)*time.Second))+now)
 		}
 		if o.MaxSessionSeconds != l.MaxSessionSeconds {
 			if l.MaxSessionSeconds == 0 {
-				lc = append(lc, fmt.Sprintf("%s no longer limits how long a session lasts", l.Name))
+				lc = append(lc, fmt.Sprintf("%s no longer limits how long a session lasts", l.Name)+now)
 			} else {
-				lc = append(lc, fmt.Sprintf("%s now ends sessions after %s", l.Name, humanDuration(time.Duration(l.MaxSessionSeconds)*time.Second)))
+				lc = append(lc, fmt.Sprintf("%s now ends sessions after %s", l.Name, humanDuration(time.Duration(l.MaxSessionSeconds)*time.Second))+now)
 			}
 		}
 		ot, lt := o.GetTunnel(), l.GetTunnel()
 		if !slices.Equal(ot.GetAllowedIps(), lt.GetAllowedIps()) {
-			lc = append(lc, fmt.Sprintf("%s now routes %s", l.Name, strings.Join(lt.GetAllowedIps(), ", ")))
+			lc = append(lc, fmt.Sprintf("%s now routes %s", l.Name, strings.Join(lt.GetAllowedIps(), ", "))+ends)
 		}
 		if !slices.Equal(ot.GetDns(), lt.GetDns()) {
 			if len(lt.GetDns()) == 0 {
-				lc = append(lc, fmt.Sprintf("%s no longer sets DNS servers", l.Name))
+				lc = append(lc, fmt.Sprintf("%s no longer sets DNS servers", l.Name)+next)
 			} else {
-				lc = append(lc, fmt.Sprintf("%s now uses the DNS servers %s", l.Name, strings.Join(lt.GetDns(), ", ")))
+				lc = append(lc, fmt.Sprintf("%s now uses the DNS servers %s", l.Name, strings.Join(lt.GetDns(), ", "))+next)
 			}
 		}
 		if ot.GetEndpoint() != lt.GetEndpoint() || ot.GetServerPublicKey() != lt.GetServerPublicKey() {
-			lc = append(lc, fmt.Sprintf("%s's gateway changed", l.Name))
+			lc = append(lc, fmt.Sprintf("%s's gateway changed", l.Name)+ends)
 		}
 		if ot.GetAddress() != lt.GetAddress() {
-			lc = append(lc, fmt.Sprintf("Your address in %s is now %s", l.Name, lt.GetAddress()))
+			lc = append(lc, fmt.Sprintf("Your address in %s is now %s", l.Name, lt.GetAddress())+ends)
 		}
 		if ot.GetMtu() != lt.GetMtu() || ot.GetKeepaliveIntervalSeconds() != lt.GetKeepaliveIntervalSeconds() {
-			lc = append(lc, fmt.Sprintf("%s's tunnel settings changed", l.Name))
-		}
-		if len(lc) > 0 && connected(l.Id) {
-			lc[len(lc)-1] += " (you are connected: it applies from the next connection)"
+			lc = append(lc, fmt.Sprintf("%s's tunnel settings changed", l.Name)+next)
 		}
 		out = append(out, lc...)
 	}
