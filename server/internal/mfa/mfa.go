@@ -143,21 +143,6 @@ func LockedUntil(failures []time.Time, now time.Time) (time.Time, bool) {
 	return until, true
 }
 
-// Wait renders a wait for people: "4 min 10 s", "25 s".
-func Wait(d time.Duration) string {
-	s := int((d + time.Second - 1) / time.Second)
-	if s < 1 {
-		s = 1
-	}
-	if s < 60 {
-		return fmt.Sprintf("%d s", s)
-	}
-	if s%60 == 0 {
-		return fmt.Sprintf("%d min", s/60)
-	}
-	return fmt.Sprintf("%d min %d s", s/60, s%60)
-}
-
 func constEq(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 
 func escape(s string) string {

@@ -85,13 +85,3 @@ func TestLockedUntil(t *testing.T) {
 		}
 	}
 }
-
-func TestWait(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		25 * time.Second: "25 s", 300 * time.Second: "5 min", 250 * time.Second: "4 min 10 s", 100 * time.Millisecond: "1 s",
-	} {
-		if got := Wait(d); got != want {
-			t.Errorf("Wait(%v) = %q, want %q", d, got, want)
-		}
-	}
-}
