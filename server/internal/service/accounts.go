@@ -517,6 +517,22 @@ func (s *Service) ListDevices(ctx context.Context, a Actor) ([]store.Device, err
 	return s.store.DevicesOfUser(ctx, a.UserID)
 }
 
+// UserDevices returns one user's devices, for admins.
+func (s *Service) UserDevices(ctx context.Context, a Actor, userID string) ([]store.Device, error) {
+	if !a.Admin {
+		return nil, a.notAdmin()
+	}
+	return s.store.DevicesOfUser(ctx, userID)
+}
+
+// AllDevices returns every user's devices, for admins.
+func (s *Service) AllDevices(ctx context.Context, a Actor) ([]store.Device, error) {
+	if !a.Admin {
+		return nil, a.notAdmin()
+	}
+	return s.store.ListDevices(ctx)
+}
+
 // DeleteDevice removes one of the user's devices (any device for admins)
 // and ends its sessions.
 func (s *Service) DeleteDevice(ctx context.Context, a Actor, id string) error {

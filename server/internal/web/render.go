@@ -45,6 +45,7 @@ func (h *handler) funcs() template.FuncMap {
 	return template.FuncMap{
 		"ago":      func(t time.Time) string { return ago(h.svc.Now(), t) },
 		"when":     when,
+		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"bytes":    humanBytes,
 		"join":     strings.Join,
 		"method":   methodLabel,
