@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wicket-vpn/wicket/client/internal/core"
+	"github.com/wicket-vpn/wicket/shared/humantime"
 )
 
 // Exit codes of `wicket connect` besides 0 and 1.
@@ -145,7 +146,7 @@ func (a *app) printConnected(v core.LocationView) {
 		a.printf("The tunnel %s.\n", v.Offers)
 	}
 	if v.MFA && v.IdleThreshold > 0 {
-		a.printf("The server disconnects after %s without traffic.\n", v.IdleThreshold)
+		a.printf("The server disconnects after %s without traffic.\n", humantime.Duration(v.IdleThreshold))
 	}
 	a.printf("Press Ctrl-C to disconnect.\n")
 }

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/wicket-vpn/wicket/client/internal/tunnel"
+	// Before Fyne's packages: see the package's documentation.
+	_ "github.com/wicket-vpn/wicket/client/internal/uilocale"
 )
 
 func main() {

@@ -22,10 +22,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/wicket-vpn/wicket/shared/hostname"
 )
 
 // Prefix starts every enrollment code in the current format.
@@ -209,6 +212,9 @@ func checkURL(raw string) error {
 	}
 	if u.Opaque != "" || u.Host == "" || u.Hostname() == "" {
 		return fmt.Errorf("the server address %q has no host name", raw)
+	}
+	if _, err := netip.ParseAddr(u.Hostname()); err != nil && !hostname.Valid(u.Hostname()) {
+		return fmt.Errorf("the server address %q has %q where a host name or IP address belongs", raw, u.Hostname())
 	}
 	if u.User != nil {
 		return fmt.Errorf("the server address %q must not contain a user name or password", raw)

@@ -12,6 +12,7 @@ import (
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
 	"github.com/wicket-vpn/wicket/shared/enrollment"
+	"github.com/wicket-vpn/wicket/shared/humantime"
 	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
 
@@ -321,13 +322,13 @@ func describeChanges(old, cur *v1.InstanceInfo, connected func(locID string) boo
 			lc = append(lc, fmt.Sprintf("%s no longer asks for MFA", l.Name))
 		}
 		if lMFA && o.PeerDisconnectThresholdSeconds != l.PeerDisconnectThresholdSeconds {
-			lc = append(lc, fmt.Sprintf("%s now disconnects after %s without traffic", l.Name, humanDuration(time.Duration(l.PeerDisconnectThresholdSeconds)*time.Second))+now)
+			lc = append(lc, fmt.Sprintf("%s now disconnects after %s without traffic", l.Name, humantime.Duration(time.Duration(l.PeerDisconnectThresholdSeconds)*time.Second))+now)
 		}
 		if o.MaxSessionSeconds != l.MaxSessionSeconds {
 			if l.MaxSessionSeconds == 0 {
 				lc = append(lc, fmt.Sprintf("%s no longer limits how long a session lasts", l.Name)+now)
 			} else {
-				lc = append(lc, fmt.Sprintf("%s now ends sessions after %s", l.Name, humanDuration(time.Duration(l.MaxSessionSeconds)*time.Second))+now)
+				lc = append(lc, fmt.Sprintf("%s now ends sessions after %s", l.Name, humantime.Duration(time.Duration(l.MaxSessionSeconds)*time.Second))+now)
 			}
 		}
 		ot, lt := o.GetTunnel(), l.GetTunnel()
@@ -378,26 +379,6 @@ func methodNoun(m Method) string {
 		return "Email codes"
 	}
 	return string(m)
-}
-
-// humanDuration writes durations the way people say them: "5 min",
-// "90 s", "2 h 30 min".
-func humanDuration(d time.Duration) string {
-	d = d.Round(time.Second)
-	switch {
-	case d < 2*time.Minute && d%time.Minute != 0:
-		return fmt.Sprintf("%d s", int(d/time.Second))
-	case d < time.Hour:
-		if s := d % time.Minute; s != 0 {
-			return fmt.Sprintf("%d min %d s", int(d/time.Minute), int(s/time.Second))
-		}
-		return fmt.Sprintf("%d min", int(d/time.Minute))
-	}
-	h, m := int(d/time.Hour), int((d%time.Hour)/time.Minute)
-	if m == 0 {
-		return fmt.Sprintf("%d h", h)
-	}
-	return fmt.Sprintf("%d h %d min", h, m)
 }
 
 // rpcError turns a Connect error into one for people. The server's

@@ -13,6 +13,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+
+	"github.com/wicket-vpn/wicket/shared/hostname"
 )
 
 // A SOCKS5 server (RFC 1928) that supports what browsers and command-line
@@ -215,6 +219,14 @@ func socksHandshake(c net.Conn) (host string, port uint16, err error) {
 		writeSOCKSReply(c, socksCommandNotSupported, netip.AddrPort{})
 		return "", 0, fmt.Errorf("command %d not supported (only CONNECT)", req[1])
 	}
+	// A name that cannot be a host is refused here rather than handed to
+	// a resolver; some clients send IP literals as names, which is fine.
+	if req[3] == socksAtypDomain {
+		if _, err := netip.ParseAddr(host); err != nil && !hostname.Valid(host) {
+			writeSOCKSReply(c, socksHostUnreachable, netip.AddrPort{})
+			return "", 0, fmt.Errorf("%q is not a host name", host)
+		}
+	}
 	return host, binary.BigEndian.Uint16(p[:]), nil
 }
 
@@ -239,19 +251,54 @@ func writeSOCKSReply(c net.Conn, code byte, bound netip.AddrPort) error {
 // replyCode maps a dial error to the closest SOCKS5 reply, so the client
 // program can tell a refused port from an unreachable network.
 func replyCode(err error) byte {
+	var dnsErr *net.DNSError
 	switch {
 	case errors.Is(err, errNotRouted):
 		return socksNotAllowed
-	case errors.Is(err, syscall.ECONNREFUSED), strings.Contains(err.Error(), "connection refused"):
+	case errors.Is(err, syscall.ECONNREFUSED):
 		return socksConnectionRefused
-	case errors.Is(err, context.DeadlineExceeded), strings.Contains(err.Error(), "timed out"):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ETIMEDOUT), isTimeout(err):
 		return socksTTLExpired
-	case strings.Contains(err.Error(), "no route"), strings.Contains(err.Error(), "unreachable"):
+	case errors.Is(err, syscall.EHOSTUNREACH):
+		return socksHostUnreachable
+	case errors.Is(err, syscall.ENETUNREACH):
 		return socksNetworkUnreachable
-	case strings.Contains(err.Error(), "resolve"):
+	case errors.As(err, &dnsErr):
+		// The name did not resolve (a DNS timeout was answered above).
 		return socksHostUnreachable
 	}
+	if code, ok := netstackReply(err); ok {
+		return code
+	}
 	return socksGeneralFailure
+}
+
+// netstackReplies maps the errors of the tunnel's network stack to
+// replies. gVisor's gonet adapter hands a failed connect on as a
+// *net.OpError whose Err is errors.New of the tcpip error's String, so the
+// error's type is gone and its text, as gVisor itself writes it, is what
+// is left to recognise it by.
+var netstackReplies = map[string]byte{
+	(&tcpip.ErrConnectionRefused{}).String():  socksConnectionRefused,
+	(&tcpip.ErrTimeout{}).String():            socksTTLExpired,
+	(&tcpip.ErrHostUnreachable{}).String():    socksHostUnreachable,
+	(&tcpip.ErrNetworkUnreachable{}).String(): socksNetworkUnreachable,
+}
+
+// isTimeout reports whether err, or an error it wraps, says it is a
+// timeout the way net.Error does.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+func netstackReply(err error) (byte, bool) {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "connect" || op.Err == nil {
+		return 0, false
+	}
+	code, ok := netstackReplies[op.Err.Error()]
+	return code, ok
 }
 
 // pipe copies both ways until either side is done, then closes both.

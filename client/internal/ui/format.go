@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wicket-vpn/wicket/client/internal/core"
+	"github.com/wicket-vpn/wicket/shared/humantime"
 )
 
 // formatBytes renders a byte count the way people read traffic: "0 B",
@@ -22,30 +23,6 @@ func formatBytes(n uint64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "KMGTP"[exp])
-}
-
-// formatDuration renders a duration coarsely, to the unit a person cares
-// about: "12 s", "4 min 5 s", "3 min", "2 h 10 min". Seconds are dropped
-// above ten minutes because they only add noise there.
-func formatDuration(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	d = d.Round(time.Second)
-	h := int(d / time.Hour)
-	m := int(d % time.Hour / time.Minute)
-	s := int(d % time.Minute / time.Second)
-	switch {
-	case h > 0 && m > 0:
-		return fmt.Sprintf("%d h %d min", h, m)
-	case h > 0:
-		return fmt.Sprintf("%d h", h)
-	case m >= 10 || (m > 0 && s == 0):
-		return fmt.Sprintf("%d min", m)
-	case m > 0:
-		return fmt.Sprintf("%d min %d s", m, s)
-	}
-	return fmt.Sprintf("%d s", s)
 }
 
 // formatClock renders a wall-clock time of today as "14:05", and of another
@@ -81,7 +58,7 @@ func handshakeText(l core.LocationView) string {
 	if l.HandshakeAge < 2*time.Second {
 		return "Just now"
 	}
-	return formatDuration(l.HandshakeAge) + " ago"
+	return humantime.Duration(l.HandshakeAge.Truncate(time.Second)) + " ago"
 }
 
 // trafficText renders both directions of the tunnel's traffic.
@@ -99,13 +76,13 @@ func idleText(l core.LocationView, now time.Time) (head, value string) {
 	}
 	head = "Idle disconnect"
 	if l.IdleThreshold > 0 {
-		head += " after " + formatDuration(l.IdleThreshold) + " without traffic"
+		head += " after " + humantime.Duration(l.IdleThreshold) + " without traffic"
 	}
 	left := l.IdleDisconnectAt.Sub(now)
 	if left <= 0 {
 		return head, "Due now unless traffic flows"
 	}
-	return head, fmt.Sprintf("In %s, at %s", formatDuration(left), formatClock(l.IdleDisconnectAt, now))
+	return head, fmt.Sprintf("In %s, at %s", humantime.Duration(left), formatClock(l.IdleDisconnectAt, now))
 }
 
 // socksAddrRE finds a loopback host:port in a tunnel's Offers sentence.

@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/wicket-vpn/wicket/client/internal/core"
+	"github.com/wicket-vpn/wicket/shared/humantime"
 )
 
 // locationCard shows one location: its name, whether it asks for MFA, its
@@ -179,7 +180,7 @@ func (c *locationCard) update(l core.LocationView) {
 	setText(c.idle, idle)
 	exp := ""
 	if !l.SessionExpires.IsZero() {
-		exp = "At " + formatClock(l.SessionExpires, now) + ", in " + formatDuration(l.SessionExpires.Sub(now)) + " (the server's limit; connecting again needs MFA)"
+		exp = "At " + formatClock(l.SessionExpires, now) + ", in " + humantime.Duration(l.SessionExpires.Sub(now)) + " (the server's limit; connecting again needs MFA)"
 	}
 	setText(c.expires, exp)
 	showIf(c.expiresRow, exp != "")

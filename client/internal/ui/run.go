@@ -38,8 +38,8 @@ func Run(ctx context.Context, c *core.Core) error {
 		time.AfterFunc(2*time.Second, debug.FreeOSMemory)
 	})
 
-	// A signal closes the window like the user would.
-	stopQuit := context.AfterFunc(ctx, func() { fyne.Do(a.Quit) })
+	// A signal quits like the tray's Quit.
+	stopQuit := context.AfterFunc(ctx, func() { fyne.Do(v.quit) })
 	defer stopQuit()
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
@@ -47,6 +47,10 @@ func Run(ctx context.Context, c *core.Core) error {
 
 	v.Window().ShowAndRun()
 
+	// Fyne's loop has ended, however the app was quit (Fyne handles
+	// SIGINT itself too): the view stops before core takes the tunnels
+	// down, so the events of that shutdown reach no widget.
+	v.closeAndWait()
 	cancel()
 	select {
 	case err := <-done:

@@ -64,7 +64,7 @@ func (t *tray) update() {
 	}
 }
 
-// items lists the menu: Show Wicket, then one item per location.
+// items lists the menu: Show Wicket, one item per location, and Quit.
 func (t *tray) items() []*fyne.MenuItem {
 	v := t.v
 	show := fyne.NewMenuItem("Show Wicket", func() {
@@ -81,7 +81,11 @@ func (t *tray) items() []*fyne.MenuItem {
 			items = append(items, t.locationItem(inst, l, several))
 		}
 	}
-	return items
+	// Fyne would add a Quit of its own that ends the app with the view
+	// still following core.
+	quit := fyne.NewMenuItem("Quit", v.quit)
+	quit.IsQuit = true
+	return append(items, fyne.NewMenuItemSeparator(), quit)
 }
 
 // locationItem connects or disconnects one location. Connecting from the

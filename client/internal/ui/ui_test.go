@@ -394,13 +394,20 @@ func TestFormat(t *testing.T) {
 			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
-	for d, want := range map[time.Duration]string{
-		0: "0 s", 12 * time.Second: "12 s", 4*time.Minute + 5*time.Second: "4 min 5 s", 3 * time.Minute: "3 min",
-		25*time.Minute + 10*time.Second: "25 min", 2*time.Hour + 10*time.Minute: "2 h 10 min", 5 * time.Hour: "5 h", -time.Second: "0 s",
+	// Durations are shared/humantime's; the handshake's age is elapsed
+	// time, so it is never rounded up.
+	for age, want := range map[time.Duration]string{
+		1500 * time.Millisecond: "Just now", 12700 * time.Millisecond: "12 s ago", 4*time.Minute + 5*time.Second: "4 min 5 s ago", 2*time.Hour + 10*time.Minute: "2 h 10 min ago",
 	} {
-		if got := formatDuration(d); got != want {
-			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		l := core.LocationView{LatestHandshake: time.Now(), HandshakeAge: age}
+		if got := handshakeText(l); got != want {
+			t.Errorf("handshakeText(age %v) = %q, want %q", age, got, want)
 		}
+	}
+	now := time.Date(2026, 3, 4, 14, 0, 4, 0, time.Local)
+	l := core.LocationView{IdleThreshold: 5 * time.Minute, IdleDisconnectAt: now.Add(4*time.Minute + 56*time.Second + 200*time.Millisecond)}
+	if head, value := idleText(l, now); head != "Idle disconnect after 5 min without traffic" || value != "In 4 min 57 s, at 14:05" {
+		t.Errorf("idleText = %q, %q", head, value)
 	}
 	for offers, want := range map[string]string{
 		"SOCKS5 proxy on 127.0.0.1:1080":       "127.0.0.1:1080",

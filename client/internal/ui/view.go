@@ -20,6 +20,8 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/wicket-vpn/wicket/client/internal/core"
+	// A locale Fyne can read, before Fyne reads it.
+	_ "github.com/wicket-vpn/wicket/client/internal/uilocale"
 )
 
 // AppID identifies the app to the desktop (notifications, preferences);
@@ -39,9 +41,10 @@ type View struct {
 
 	// ctx bounds core calls made for the user; it ends when the window
 	// closes so nothing outlives the view.
-	ctx    context.Context
-	cancel context.CancelFunc
-	unsub  func()
+	ctx       context.Context
+	cancel    context.CancelFunc
+	unsub     func()
+	closeOnce sync.Once
 
 	// mu serialises every change to the widgets. In the app all of them
 	// already run on Fyne's main goroutine; the test driver runs fyne.Do
@@ -116,6 +119,12 @@ func (v *View) Sync(f func()) {
 
 // do runs f on the UI goroutine. It is the only way results and events
 // from other goroutines reach the widgets.
+//
+// Once Fyne's event loop has ended, fyne.Do runs f at once on the calling
+// goroutine instead, and a widget touched there makes Fyne log "Error in
+// Fyne call thread". So the view is closed before the loop ends where it
+// can be (see quit) and right after it ends in any case (see Run), and f
+// does nothing once the view is closed.
 func (v *View) do(f func()) {
 	fyne.Do(func() {
 		v.mu.Lock()
@@ -153,10 +162,29 @@ func (v *View) follow(events <-chan core.Event) {
 	}
 }
 
-// close stops following core when the window closes.
+// close stops following core: the window closed, or the app is quitting.
+// After it no result or event reaches the widgets. Calling it again does
+// nothing.
 func (v *View) close() {
-	v.cancel()
-	v.unsub()
+	v.closeOnce.Do(func() {
+		v.cancel()
+		v.unsub()
+	})
+}
+
+// closeAndWait closes the view and waits for a change to the widgets that
+// was already being made, so that none is made after it returns.
+func (v *View) closeAndWait() {
+	v.close()
+	v.Sync(func() {})
+}
+
+// quit ends the app, closing the view first so that what core reports
+// while its tunnels go down is not applied to widgets Fyne has let go of.
+// It runs on the UI goroutine, as menu actions do.
+func (v *View) quit() {
+	v.close()
+	v.app.Quit()
 }
 
 // apply renders one event.

@@ -32,6 +32,7 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/mfa"
 	"github.com/wicket-vpn/wicket/server/internal/service"
 	"github.com/wicket-vpn/wicket/server/internal/web"
+	"github.com/wicket-vpn/wicket/shared/humantime"
 	"github.com/wicket-vpn/wicket/shared/version"
 )
 
@@ -239,7 +240,7 @@ func (r *runner) banner() error {
   (code right now: %s)
 
 %s
-`, r.cfg.DataDir, r.url, AdminName, s.AdminPassword, s.AdminTOTPSecret, UserName, s.UserPassword, LocationName, Threshold, URL(),
+`, r.cfg.DataDir, r.url, AdminName, s.AdminPassword, s.AdminTOTPSecret, UserName, s.UserPassword, LocationName, humantime.Duration(Threshold), URL(),
 		r.url, s.TOTPSecret, s.TOTPSecret, code, qr)
 	return nil
 }
@@ -422,7 +423,7 @@ func (r *runner) waitForFreshCode(ctx context.Context) error {
 	period := int64(mfa.Period / time.Second)
 	next := r.seeded.LastTOTPStep + 1
 	if wait := time.Until(time.Unix(next*period, 0)); wait > 0 {
-		r.say("  Each code works once and this one is spent; waiting %s for the next.\n", (wait + time.Second).Round(time.Second))
+		r.say("  Each code works once and this one is spent; waiting %s for the next.\n", humantime.Duration(wait+time.Second))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -532,7 +533,7 @@ func (r *runner) showTunnel(ctx context.Context) error {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no WireGuard handshake reported by the gateway within %s", wait.Round(time.Second))
+			return fmt.Errorf("no WireGuard handshake reported by the gateway within %s", humantime.Duration(wait))
 		}
 		select {
 		case <-ctx.Done():

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wicket-vpn/wicket/server/internal/gateway"
+	"github.com/wicket-vpn/wicket/shared/humantime"
 )
 
 // Intranet is the one host of the demo location: a small web page served
@@ -93,7 +94,7 @@ func (in *Intranet) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	page.Execute(w, map[string]any{
-		"Title": PageTitle, "URL": URL(), "Location": LocationName, "Threshold": Threshold.String(),
+		"Title": PageTitle, "URL": URL(), "Location": LocationName, "Threshold": humantime.Duration(Threshold),
 		"Visit": in.visit.Add(1), "Time": time.Now().UTC().Format("15:04:05 UTC"),
 	})
 }

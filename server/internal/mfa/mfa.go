@@ -13,6 +13,9 @@ import (
 	"fmt"
 	"image/png"
 	"math/big"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -34,19 +37,48 @@ const (
 
 // NewTOTPKey makes a new TOTP secret for an account of an issuer.
 func NewTOTPKey(issuer, account string) (*otp.Key, error) {
-	return totp.Generate(totp.GenerateOpts{
+	key, err := totp.Generate(totp.GenerateOpts{
 		Issuer:      issuer,
 		AccountName: account,
 		Period:      uint(Period / time.Second),
 		Digits:      otp.DigitsSix,
 		Algorithm:   otp.AlgorithmSHA1,
 	})
+	if err != nil {
+		return nil, err
+	}
+	// The library's URL leaves '&', '=' and ':' in names unescaped; the
+	// key's URL is built here like every other.
+	return TOTPKeyFromSecret(issuer, account, key.Secret())
 }
 
 // TOTPKeyFromSecret rebuilds the otpauth key of a stored secret.
+//
+// The URL follows the Key Uri Format authenticator apps read:
+// otpauth://totp/ISSUER:ACCOUNT?algorithm=SHA1&digits=6&issuer=ISSUER&period=30&secret=SECRET,
+// with every part escaped by net/url, spaces as %20 and '+' as %2B (some
+// apps read a '+' as a space). The label's issuer prefix is where apps, and
+// otp.Key.AccountName, split the label at its first ':', so a ':' in the
+// issuer is left out of that prefix only; the issuer parameter, which
+// apps prefer, keeps the issuer as it is, and the account may hold ':'.
 func TOTPKeyFromSecret(issuer, account, secret string) (*otp.Key, error) {
-	url := fmt.Sprintf("otpauth://totp/%s:%s?algorithm=SHA1&digits=6&issuer=%s&period=30&secret=%s", escape(issuer), escape(account), escape(issuer), secret)
-	return otp.NewKeyFromURL(url)
+	q := url.Values{}
+	q.Set("algorithm", "SHA1")
+	q.Set("digits", strconv.Itoa(Digits))
+	q.Set("issuer", issuer)
+	q.Set("period", strconv.Itoa(int(Period/time.Second)))
+	q.Set("secret", secret)
+	label := strings.ReplaceAll(issuer, ":", "") + ":" + account
+	u := url.URL{
+		Scheme: "otpauth",
+		Host:   "totp",
+		Path:   "/" + label,
+		// net/url leaves '/' and '+' as they are in a path; in a label
+		// they would read as a path step and, to some apps, a space.
+		RawPath:  "/" + strings.NewReplacer("/", "%2F", "+", "%2B").Replace((&url.URL{Path: label}).EscapedPath()),
+		RawQuery: strings.ReplaceAll(q.Encode(), "+", "%20"),
+	}
+	return otp.NewKeyFromURL(u.String())
 }
 
 // QRPNG renders the key's otpauth URL as a PNG QR code.
@@ -143,34 +175,7 @@ func LockedUntil(failures []time.Time, now time.Time) (time.Time, bool) {
 	return until, true
 }
 
-// Wait renders a wait for people: "4 min 10 s", "25 s".
-func Wait(d time.Duration) string {
-	s := int((d + time.Second - 1) / time.Second)
-	if s < 1 {
-		s = 1
-	}
-	if s < 60 {
-		return fmt.Sprintf("%d s", s)
-	}
-	if s%60 == 0 {
-		return fmt.Sprintf("%d min", s/60)
-	}
-	return fmt.Sprintf("%d min %d s", s/60, s%60)
-}
-
 func constEq(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
-
-func escape(s string) string {
-	var b bytes.Buffer
-	for _, c := range []byte(s) {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
-}
 
 // Method is a second factor; the numbers are the API's MfaMethod.
 type Method int

@@ -1,8 +1,11 @@
 package mfa
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/pquerna/otp"
 )
 
 const secret = "JBSWY3DPEHPK3PXP"
@@ -86,12 +89,66 @@ func TestLockedUntil(t *testing.T) {
 	}
 }
 
-func TestWait(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		25 * time.Second: "25 s", 300 * time.Second: "5 min", 250 * time.Second: "4 min 10 s", 100 * time.Millisecond: "1 s",
+// TestTOTPKeyRoundTrip builds the otpauth URL of names with spaces, ':',
+// URL syntax and non-ASCII letters, and reads every part back as an
+// authenticator app would.
+func TestTOTPKeyRoundTrip(t *testing.T) {
+	for _, tt := range []struct{ issuer, account string }{
+		{"Wicket", "alice"},
+		{"Acme VPN", "bob smith"},
+		{"Acme: Vienna office", "carol"},
+		{"Wicket", "dave:ops"},
+		{"Zürich Büro", "jörg@example.com"},
+		{"東京", "ユーザー"},
+		{"R&D = 100% + more?", "a/b#c&d=e"},
+		{"", "eve"},
 	} {
-		if got := Wait(d); got != want {
-			t.Errorf("Wait(%v) = %q, want %q", d, got, want)
+		key, err := TOTPKeyFromSecret(tt.issuer, tt.account, secret)
+		if err != nil {
+			t.Fatalf("TOTPKeyFromSecret(%q, %q): %v", tt.issuer, tt.account, err)
 		}
+		back, err := otp.NewKeyFromURL(key.URL())
+		if err != nil {
+			t.Fatalf("otp.NewKeyFromURL(%q): %v", key.URL(), err)
+		}
+		if back.Type() != "totp" || back.Issuer() != tt.issuer || back.AccountName() != tt.account || back.Secret() != secret ||
+			back.Period() != 30 || back.Digits() != otp.DigitsSix || back.Algorithm() != otp.AlgorithmSHA1 {
+			t.Errorf("%q read back as type %q, issuer %q, account %q, secret %q, period %d, digits %v, algorithm %v",
+				key.URL(), back.Type(), back.Issuer(), back.AccountName(), back.Secret(), back.Period(), back.Digits(), back.Algorithm())
+		}
+		if strings.ContainsAny(key.URL(), "+ ") || strings.Count(key.URL(), "/") != 3 {
+			t.Errorf("%q has a space, a '+' or a '/' in the label: apps read %%20, %%2B and %%2F", key.URL())
+		}
+	}
+	key, err := TOTPKeyFromSecret("Wicket", "alice", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "otpauth://totp/Wicket:alice?algorithm=SHA1&digits=6&issuer=Wicket&period=30&secret=" + secret; key.URL() != want {
+		t.Errorf("URL = %q, want %q", key.URL(), want)
+	}
+}
+
+// TestNewTOTPKey makes a key whose URL reads back with its names and a
+// secret that produces codes.
+func TestNewTOTPKey(t *testing.T) {
+	key, err := NewTOTPKey("Acme: Vienna", "ops:alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := otp.NewKeyFromURL(key.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Issuer() != "Acme: Vienna" || back.AccountName() != "ops:alice" || len(back.Secret()) < 16 {
+		t.Fatalf("issuer %q, account %q, secret %q", back.Issuer(), back.AccountName(), back.Secret())
+	}
+	now := time.Unix(1_800_000_000, 0)
+	code, err := TOTPCode(back.Secret(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := MatchTOTP(back.Secret(), code, now); !ok {
+		t.Fatalf("code %s of the new key does not match", code)
 	}
 }

@@ -545,6 +545,24 @@ func (s *Service) ListDevices(ctx context.Context, a Actor) ([]Device, error) {
 	return devicesOf(list), err
 }
 
+// UserDevices returns one user's devices, for admins.
+func (s *Service) UserDevices(ctx context.Context, a Actor, userID string) ([]Device, error) {
+	if !a.Admin {
+		return nil, a.notAdmin()
+	}
+	list, err := s.store.DevicesOfUser(ctx, userID)
+	return devicesOf(list), err
+}
+
+// AllDevices returns every user's devices, for admins.
+func (s *Service) AllDevices(ctx context.Context, a Actor) ([]Device, error) {
+	if !a.Admin {
+		return nil, a.notAdmin()
+	}
+	list, err := s.store.ListDevices(ctx)
+	return devicesOf(list), err
+}
+
 // DeleteDevice removes one of the user's devices (any device for admins)
 // and ends its sessions.
 func (s *Service) DeleteDevice(ctx context.Context, a Actor, id string) error {

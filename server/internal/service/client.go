@@ -86,7 +86,29 @@ func (s *Service) DeviceByToken(ctx context.Context, deviceToken string) (Client
 	if err != nil {
 		return Client{}, err
 	}
+	s.deviceSeen(ctx, &d)
 	return clientOf(d, u), nil
+}
+
+// deviceSeenInterval bounds how often a device's last use is written.
+const deviceSeenInterval = time.Minute
+
+// deviceSeen records that the device used its token now, at most once per
+// deviceSeenInterval. A failed write is logged, not the device's problem.
+func (s *Service) deviceSeen(ctx context.Context, d *store.Device) {
+	now := s.clock.Now()
+	since := now.Add(-deviceSeenInterval)
+	if !d.LastSeen.Before(since) {
+		return
+	}
+	wrote, err := s.store.TouchDevice(ctx, d.ID, now, since)
+	if err != nil {
+		s.log.Warn("record a device's use", "device", d.ID, "err", err)
+		return
+	}
+	if wrote {
+		d.LastSeen = now
+	}
 }
 
 // Enroll registers a device with a single-use enrollment token.

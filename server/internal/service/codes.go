@@ -10,6 +10,7 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/mail"
 	"github.com/wicket-vpn/wicket/server/internal/mfa"
 	"github.com/wicket-vpn/wicket/server/internal/store"
+	"github.com/wicket-vpn/wicket/shared/humantime"
 )
 
 func hexHash(h []byte) string { return hex.EncodeToString(h) }
@@ -36,7 +37,7 @@ func (s *Service) checkLockout(ctx context.Context, userID string) error {
 		return err
 	}
 	if until, locked := mfa.LockedUntil(fails, now); locked {
-		return fault.New(fault.Exhausted, "Too many wrong codes. Try again in %s.", mfa.Wait(until.Sub(now)))
+		return fault.New(fault.Exhausted, "Too many wrong codes. Try again in %s.", humantime.Duration(until.Sub(now)))
 	}
 	return nil
 }
@@ -68,7 +69,7 @@ func (s *Service) mailCode(ctx context.Context, u User, settings mail.Settings, 
 	}
 	if !ok {
 		wait := last.Add(mfa.MailInterval).Sub(now)
-		return fault.New(fault.Exhausted, "A code was mailed moments ago. Wait %s before asking for another.", mfa.Wait(wait))
+		return fault.New(fault.Exhausted, "A code was mailed moments ago. Wait %s before asking for another.", humantime.Duration(wait))
 	}
 	code, err := mfa.NewEmailCode()
 	if err != nil {

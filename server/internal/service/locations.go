@@ -15,6 +15,7 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/ipam"
 	"github.com/wicket-vpn/wicket/server/internal/session"
 	"github.com/wicket-vpn/wicket/server/internal/store"
+	"github.com/wicket-vpn/wicket/shared/hostname"
 	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
 
@@ -85,27 +86,10 @@ func ParseEndpoint(v string) (string, error) {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return "", fieldErr("endpoint", "port %q is not a number from 1 to 65535", port)
 	}
-	if _, err := netip.ParseAddr(host); err != nil && !validHostname(host) {
+	if _, err := netip.ParseAddr(host); err != nil && !hostname.Valid(host) {
 		return "", fieldErr("endpoint", "%q is not a host name or IP address", host)
 	}
 	return v, nil
-}
-
-func validHostname(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // validate fills defaults into spec, checks every field, and applies it to loc.

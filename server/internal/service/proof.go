@@ -9,6 +9,7 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/mfa"
 	"github.com/wicket-vpn/wicket/server/internal/store"
+	"github.com/wicket-vpn/wicket/shared/humantime"
 )
 
 // proof says which codes may prove a second factor in one attempt.
@@ -115,7 +116,7 @@ func (s *Service) prove(ctx context.Context, a Actor, p proof, code string, then
 			return err
 		}
 		if until, locked := mfa.LockedUntil(fails, now); locked {
-			outcome = fault.New(fault.Exhausted, "Too many wrong codes. Try again in %s.", mfa.Wait(until.Sub(now)))
+			outcome = fault.New(fault.Exhausted, "Too many wrong codes. Try again in %s.", humantime.Duration(until.Sub(now)))
 			return s.audit(ctx, q, a, "mfa.refused", u.Username, "purpose="+p.what+" reason=locked_out")
 		}
 		switch {

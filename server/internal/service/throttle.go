@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/wicket-vpn/wicket/server/internal/fault"
-	"github.com/wicket-vpn/wicket/server/internal/mfa"
 	"github.com/wicket-vpn/wicket/server/internal/password"
 	"github.com/wicket-vpn/wicket/server/internal/store"
+	"github.com/wicket-vpn/wicket/shared/humantime"
 )
 
 // passwordRule is one limit of the password throttle: failures wrong
@@ -97,10 +97,10 @@ func checkPasswordRules(ctx context.Context, q *store.Q, account, source string,
 		if !now.Before(until) || !until.After(worstUntil) {
 			continue
 		}
-		left := mfa.Wait(until.Sub(now))
+		left := humantime.Duration(until.Sub(now))
 		worst, worstUntil = &throttled{
 			err:    fault.New(fault.Exhausted, r.msg, left),
-			detail: fmt.Sprintf("%s: %d wrong passwords within %s; refused for %s", r.name, n, mfa.Wait(r.window), left),
+			detail: fmt.Sprintf("%s: %d wrong passwords within %s; refused for %s", r.name, n, humantime.Duration(r.window), left),
 		}, until
 	}
 	return worst, nil

@@ -19,6 +19,7 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/notify"
 	"github.com/wicket-vpn/wicket/server/internal/seal"
 	"github.com/wicket-vpn/wicket/server/internal/store"
+	"github.com/wicket-vpn/wicket/shared/humantime"
 )
 
 // End reasons share their numbers with the API's SessionEndReason.
@@ -93,15 +94,7 @@ func Message(reason int, loc store.Location) string {
 	return "The connection ended."
 }
 
-func human(d time.Duration) string {
-	switch {
-	case d >= time.Hour && d%time.Hour == 0:
-		return fmt.Sprintf("%d h", d/time.Hour)
-	case d >= time.Minute && d%time.Minute == 0:
-		return fmt.Sprintf("%d min", d/time.Minute)
-	}
-	return fmt.Sprintf("%d s", d/time.Second)
-}
+func human(d time.Duration) string { return humantime.Duration(d) }
 
 // ReasonName is the audit name of an end reason.
 func ReasonName(reason int) string {

@@ -82,10 +82,16 @@ func (q *Q) DeviceByTokenHash(ctx context.Context, hash string) (Device, error) 
 	return scanDevice(q.queryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE token_hash=$1`, hash))
 }
 
-// TouchDevice records that a device was seen.
-func (q *Q) TouchDevice(ctx context.Context, id string, at time.Time) error {
-	_, err := q.exec(ctx, `UPDATE devices SET last_seen=$2 WHERE id=$1`, id, ms(at))
-	return err
+// TouchDevice records that a device was seen at at, unless a time after
+// since is recorded already: however often a device calls, and however
+// many replicas it reaches, its row is written at most once per interval.
+// It reports whether it wrote.
+func (q *Q) TouchDevice(ctx context.Context, id string, at, since time.Time) (bool, error) {
+	r, err := q.exec(ctx, `UPDATE devices SET last_seen=$2 WHERE id=$1 AND last_seen < $3`, id, ms(at), ms(since))
+	if err != nil {
+		return false, err
+	}
+	return rowsAffected(r) > 0, nil
 }
 
 // DevicesOfUser lists a user's devices, oldest first.

@@ -29,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wicket-vpn/wicket/shared/hostname"
 	"github.com/wicket-vpn/wicket/shared/tlspin"
 )
 
@@ -90,7 +91,7 @@ func LoadOrCreate(dataDir, certFile, keyFile string, hosts []string, now time.Ti
 	}
 	// A key without a certificate is left over from an interrupted
 	// creation (the certificate is written last); it is replaced.
-	dns, ips, err := sans(hosts, hostname())
+	dns, ips, err := sans(hosts, machineName())
 	if err != nil {
 		return tls.Certificate{}, err
 	}
@@ -136,7 +137,7 @@ func exists(path string) (bool, error) {
 	return false, fmt.Errorf("check TLS file: %w", err)
 }
 
-func hostname() string {
+func machineName() string {
 	h, err := os.Hostname()
 	if err != nil {
 		return ""
@@ -250,26 +251,10 @@ func cleanHost(s string) (string, bool) {
 	return s, true
 }
 
-// validDNSName reports whether s is a plausible DNS name for a certificate
-// (letters, digits, hyphens and underscores in dot-separated labels, with
-// an optional leading "*." wildcard label).
+// validDNSName reports whether s can go in the certificate as a DNS name:
+// a host name, optionally under a leading "*." wildcard label.
 func validDNSName(s string) bool {
-	s = strings.TrimPrefix(s, "*.")
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(s, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
+	return hostname.Valid(strings.TrimPrefix(s, "*."))
 }
 
 // writeAtomic writes data to a temporary file next to path and renames it

@@ -2,6 +2,11 @@ package web_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"html"
 	"io"
 	"log/slog"
@@ -11,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +27,7 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/mfa"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
 	"github.com/wicket-vpn/wicket/server/internal/web"
+	"github.com/wicket-vpn/wicket/shared/humantime"
 )
 
 // newServer starts the harness with the pages mounted beside the API, as
@@ -210,24 +217,122 @@ func newBrowser(t *testing.T) context.Context {
 	return ctx
 }
 
-// run runs browser steps, failing the test with the page's URL on error.
+// stepTimeout bounds each browser step, so that a stuck one fails the test
+// naming itself, well before the browser's own time runs out. A slow
+// machine may set WICKET_BROWSER_STEP_TIMEOUT (a Go duration) to more.
+var stepTimeout = func() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("WICKET_BROWSER_STEP_TIMEOUT")); err == nil && d > 0 {
+		return d
+	}
+	return 20 * time.Second
+}()
+
+// run runs browser steps in order, each within stepTimeout; a step that
+// fails or is stuck fails the test with the step as written in the test
+// and the URL of the page the browser is on.
 func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		loc, _ := chromedp.Run(ctx, chromedp.Location())
-		t.Fatalf("browser at %s: %v", loc, err)
+	names := callArgs(1, "run", 2, len(steps))
+	for i, step := range steps {
+		if err := runStep(ctx, step); err != nil {
+			failStep(t, ctx, fmt.Sprintf("step %d of %d, %s,", i+1, len(steps), names[i]), err)
+		}
 	}
 }
 
-// value reads one value from the browser.
+// value reads one value from the browser within stepTimeout.
 func value[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, a)
+	sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(sctx, a)
 	if err != nil {
-		loc, _ := chromedp.Run(ctx, chromedp.Location())
-		t.Fatalf("browser at %s: %v", loc, err)
+		failStep(t, ctx, callArgs(1, "value", 2, 1)[0], err)
 	}
 	return v
+}
+
+func runStep(ctx context.Context, step chromedp.Action[chromedp.Void]) error {
+	sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	_, err := chromedp.Run(sctx, step)
+	return err
+}
+
+// failStep fails the test for a browser step, saying where the browser is.
+func failStep(t *testing.T, ctx context.Context, step string, err error) {
+	t.Helper()
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	loc, lerr := chromedp.Run(lctx, chromedp.Location())
+	if lerr != nil {
+		loc = "an unknown page (" + lerr.Error() + ")"
+	}
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		t.Fatalf("browser %s did not finish within %s, on %s", step, humantime.Duration(stepTimeout), loc)
+	}
+	t.Fatalf("browser %s failed on %s: %v", step, loc, err)
+}
+
+// callArgs returns the source text of the arguments from index first on of
+// the call of fn in the function skip frames above callArgs's caller, so
+// that a failing step is named as the test writes it. Where the source
+// cannot be read, or the steps come from a slice, steps are "step N".
+func callArgs(skip int, fn string, first, n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("step %d", i+1)
+	}
+	_, file, line, ok := runtime.Caller(skip + 1)
+	if !ok {
+		return names
+	}
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return names
+	}
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, file, src, parser.SkipObjectResolution)
+	if err != nil {
+		return names
+	}
+	// The call of fn spanning the line, with first+n arguments.
+	var best *ast.CallExpr
+	ast.Inspect(f, func(node ast.Node) bool {
+		c, ok := node.(*ast.CallExpr)
+		if !ok || c.Ellipsis.IsValid() || len(c.Args) != first+n || calleeName(c.Fun) != fn {
+			return true
+		}
+		if fset.Position(c.Pos()).Line <= line && line <= fset.Position(c.End()).Line {
+			if best == nil || c.Pos() >= best.Pos() {
+				best = c
+			}
+		}
+		return true
+	})
+	if best == nil {
+		return names
+	}
+	for i, a := range best.Args[first:] {
+		text := string(src[fset.Position(a.Pos()).Offset:fset.Position(a.End()).Offset])
+		names[i] = strings.Join(strings.Fields(text), " ")
+	}
+	return names
+}
+
+// calleeName is the name a call is made by: f in f(), f[T]() and x.f().
+func calleeName(e ast.Expr) string {
+	switch e := e.(type) {
+	case *ast.Ident:
+		return e.Name
+	case *ast.IndexExpr:
+		return calleeName(e.X)
+	case *ast.IndexListExpr:
+		return calleeName(e.X)
+	case *ast.SelectorExpr:
+		return e.Sel.Name
+	}
+	return ""
 }
 
 // browserSignIn signs in through the sign-in page.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/mfa"
+	"github.com/wicket-vpn/wicket/shared/humantime"
 )
 
 //go:embed templates static
@@ -44,6 +45,7 @@ func (h *handler) funcs() template.FuncMap {
 	return template.FuncMap{
 		"ago":      func(t time.Time) string { return ago(h.svc.Now(), t) },
 		"when":     when,
+		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"bytes":    humanBytes,
 		"join":     strings.Join,
 		"method":   methodLabel,
@@ -185,11 +187,11 @@ func ago(now, t time.Time) string {
 	case d < 10*time.Second:
 		return "just now"
 	case d < time.Minute:
-		return fmt.Sprintf("%d s ago", int(d/time.Second))
+		return humantime.Duration(d.Truncate(time.Second)) + " ago"
 	case d < time.Hour:
-		return fmt.Sprintf("%d min ago", int(d/time.Minute))
+		return humantime.Duration(d.Truncate(time.Minute)) + " ago"
 	case d < 48*time.Hour:
-		return fmt.Sprintf("%d h ago", int(d/time.Hour))
+		return humantime.Duration(d.Truncate(time.Hour)) + " ago"
 	}
 	return when(t)
 }
@@ -226,18 +228,13 @@ func methodLabel(m int) string {
 	return "None"
 }
 
-// seconds renders a number of seconds in the largest whole unit.
+// seconds renders a setting kept in seconds as the admin typed it, with
+// the same length for people beside it from a minute on: "600 s (10 min)".
 func seconds(s int) string {
-	d := time.Duration(s) * time.Second
-	switch {
-	case s == 0:
-		return "0 s"
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%d s (%d h)", s, d/time.Hour)
-	case d >= time.Minute && d%time.Minute == 0:
-		return fmt.Sprintf("%d s (%d min)", s, d/time.Minute)
+	if s < 60 {
+		return fmt.Sprintf("%d s", s)
 	}
-	return fmt.Sprintf("%d s", s)
+	return fmt.Sprintf("%d s (%s)", s, humantime.Duration(time.Duration(s)*time.Second))
 }
 
 // chunk groups a secret in fours, as people read it out and type it;

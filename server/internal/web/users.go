@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/password"
@@ -12,8 +13,10 @@ import (
 
 type userRow struct {
 	service.User
-	Methods []string
-	You     bool
+	Methods  []string
+	You      bool
+	Devices  int       // how many devices the user has
+	LastSeen time.Time // the latest use of any of them
 }
 
 func (h *handler) users(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -22,9 +25,24 @@ func (h *handler) users(w http.ResponseWriter, r *http.Request, v *visit) {
 		h.failErr(w, r, v, err)
 		return
 	}
+	devices, err := h.svc.AllDevices(r.Context(), v.actor)
+	if err != nil {
+		h.failErr(w, r, v, err)
+		return
+	}
 	rows := make([]userRow, 0, len(list))
+	byID := map[string]int{}
 	for _, u := range list {
+		byID[u.ID] = len(rows)
 		rows = append(rows, userRow{User: u, Methods: methodNames(u), You: u.ID == v.actor.UserID})
+	}
+	for _, d := range devices {
+		if i, ok := byID[d.UserID]; ok {
+			rows[i].Devices++
+			if d.LastSeen.After(rows[i].LastSeen) {
+				rows[i].LastSeen = d.LastSeen
+			}
+		}
 	}
 	h.render(w, r, v, "users", "Users", "users", rows)
 }
@@ -39,7 +57,9 @@ func methodNames(u service.User) []string {
 
 // userForm is the create and edit page of a user.
 type userForm struct {
-	User    *service.User // nil when creating
+	User    *service.User    // nil when creating
+	Devices []service.Device // the user's, when editing
+	Listed  bool             // Devices were read (the page shows them)
 	Fields  []formField
 	Error   string
 	You     bool
@@ -106,8 +126,13 @@ func (h *handler) editUserPage(w http.ResponseWriter, r *http.Request, v *visit)
 		h.failErr(w, r, v, err)
 		return
 	}
+	devices, err := h.svc.UserDevices(r.Context(), v.actor, u.ID)
+	if err != nil {
+		h.failErr(w, r, v, err)
+		return
+	}
 	vals := map[string]string{"email": u.Email, "groups": strings.Join(u.Groups, ", ")}
-	h.render(w, r, v, "user", u.Username, "users", userForm{User: &u, You: u.ID == v.actor.UserID,
+	h.render(w, r, v, "user", u.Username, "users", userForm{User: &u, You: u.ID == v.actor.UserID, Devices: devices, Listed: true,
 		Fields: userFields(func(k string) string { return vals[k] }, false, u.Admin, errs{})})
 }
 
