@@ -51,6 +51,8 @@ type env struct {
 type envOptions struct {
 	email  bool // the user also sets up email codes
 	noTOTP bool // the user has no TOTP
+	// after, when set, makes core's timers (reconnect backoff).
+	after func(time.Duration) <-chan time.Time
 }
 
 // newEnv starts the server, a gateway for an MFA location "Office", the
@@ -73,7 +75,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 		e.s.EnableEmail(e.u)
 	}
 
-	c, err := core.New(core.Options{ConfigDir: t.TempDir(), Secrets: &secrets.Memory{}, Log: testLog(t), Tunnels: tunnel.Default, PollInterval: time.Hour})
+	copts := core.Options{ConfigDir: t.TempDir(), Secrets: &secrets.Memory{}, Log: testLog(t), Tunnels: tunnel.Default, PollInterval: time.Hour, After: o.after}
+	if o.after != nil {
+		copts.StatsInterval = time.Hour // the test's timers are reconnects only
+	}
+	c, err := core.New(copts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -290,6 +290,59 @@ func TestServerEndsSessionAndConfigChanges(t *testing.T) {
 	})
 }
 
+// TestCardShowsSessionEndedWhileStreamDown: the server restarts and an
+// admin ends the session before the client's stream is back, so no event
+// reaches the client. Once the stream reconnects and the client reconciles
+// its sessions, the card shows Disconnected with the server's reason.
+func TestCardShowsSessionEndedWhileStreamDown(t *testing.T) {
+	afters := make(chan chan time.Time, 64)
+	after := func(d time.Duration) <-chan time.Time {
+		if d >= time.Minute { // polls and stats: not in this test
+			return nil
+		}
+		ch := make(chan time.Time, 1)
+		afters <- ch
+		return ch
+	}
+	e := newEnv(t, envOptions{after: after})
+	inst := e.enroll()
+	card := e.connectAndSignIn(inst)
+	for len(afters) > 0 { // timers of before the restart
+		<-afters
+	}
+	e.s.Restart()
+	e.waitUI("the stream to drop", func() bool {
+		iv, _ := e.c.Instance(inst.ID)
+		return !iv.Live
+	})
+	ls, err := e.s.Admin.ListSessions(wickettest.Ctx(t), wickettest.Req(e.s.AdminToken(), &v1.ListSessionsRequest{LocationId: e.loc.Id, ActiveOnly: true}))
+	if err != nil || len(ls.Msg.Sessions) != 1 {
+		t.Fatalf("sessions = %v, %v", ls, err)
+	}
+	if _, err := e.s.Admin.DisconnectSession(wickettest.Ctx(t), wickettest.Req(e.s.AdminToken(), &v1.DisconnectSessionRequest{SessionId: ls.Msg.Sessions[0].Id})); err != nil {
+		t.Fatal(err)
+	}
+	e.ui(func() {
+		if card.state != core.Connected {
+			t.Fatalf("the card changed before the stream was back: %v", card.state)
+		}
+	})
+	// Let the client reconnect now.
+	select {
+	case ch := <-afters:
+		ch <- time.Now()
+	case <-time.After(failsafe):
+		t.Fatal("no reconnect timer")
+	}
+	e.waitUI("the reconciled end", func() bool { return card.state == core.Disconnected && card.note.Visible() })
+	e.ui(func() {
+		if !strings.Contains(card.note.Text, "An admin ended this connection.") || card.action.Text != "Connect" {
+			t.Errorf("card after reconciling: note %q, button %q", card.note.Text, card.action.Text)
+		}
+	})
+	e.waitUI("the notification", func() bool { return len(e.app.notifications()) > 0 })
+}
+
 // TestAddInstanceShowsErrorsInTheDialog: a damaged code leaves the dialog
 // open with the reason in red, and no instance is added.
 func TestAddInstanceShowsErrorsInTheDialog(t *testing.T) {
