@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -17,8 +18,10 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/clock"
 	"github.com/wicket-vpn/wicket/server/internal/ipam"
 	"github.com/wicket-vpn/wicket/server/internal/notify"
+	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/server/internal/seal"
 	"github.com/wicket-vpn/wicket/server/internal/store"
+	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
 
 // End reasons share their numbers with the API's SessionEndReason.
@@ -301,23 +304,6 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Peer is one WireGuard peer a location's gateway should have.
-type Peer struct {
-	PublicKey    string
-	AllowedIPs   []string
-	PresharedKey string // base64; empty for locations without MFA
-}
-
-// Interface is the WireGuard interface a location's gateway runs.
-type Interface struct {
-	LocationID string
-	PrivateKey string // base64
-	Address    string
-	ListenPort int
-	MTU        int
-	AllowedIPs []string
-}
-
 // Allowed reports whether a user with groups may use a location.
 func Allowed(loc store.Location, groups []string) bool {
 	if len(loc.AllowedGroups) == 0 {
@@ -334,17 +320,15 @@ func Allowed(loc store.Location, groups []string) bool {
 // DesiredPeers computes a location's peer set from the store: for an MFA
 // location, the devices with an active session, each with its session's
 // pre-shared key; otherwise every device whose user may use the location.
-func (m *Manager) DesiredPeers(ctx context.Context, locationID string) (Interface, []Peer, error) {
+func (m *Manager) DesiredPeers(ctx context.Context, locationID string) (peers.Interface, []peers.Peer, error) {
 	loc, err := m.store.LocationByID(ctx, locationID)
 	if err != nil {
-		return Interface{}, nil, err
+		return peers.Interface{}, nil, err
 	}
-	priv, err := OpenString(m.sealer, loc.PrivateKey, LocationKeyAAD(loc.ID))
+	iface, err := m.gatewayInterface(loc)
 	if err != nil {
-		return Interface{}, nil, fmt.Errorf("open key of location %s: %w", loc.Name, err)
+		return iface, nil, err
 	}
-	iface := Interface{LocationID: loc.ID, PrivateKey: base64.StdEncoding.EncodeToString(priv), Address: loc.Address,
-		ListenPort: loc.ListenPort, MTU: loc.MTU, AllowedIPs: loc.AllowedIPs}
 	devices, err := m.store.ListDevices(ctx)
 	if err != nil {
 		return iface, nil, err
@@ -357,7 +341,15 @@ func (m *Manager) DesiredPeers(ctx context.Context, locationID string) (Interfac
 	if err != nil {
 		return iface, nil, err
 	}
-	var peers []Peer
+	var list []peers.Peer
+	add := func(d store.Device, addr string, psk wgkey.Key) {
+		p, err := peerOf(d, addr, psk)
+		if err != nil {
+			m.log.Error("device left out of the location's peers", "location", loc.Name, "device", d.ID, "err", err)
+			return
+		}
+		list = append(list, p)
+	}
 	if loc.MFA {
 		active, err := m.store.ListSessions(ctx, store.SessionFilter{LocationID: loc.ID, ActiveOnly: true})
 		if err != nil {
@@ -369,14 +361,14 @@ func (m *Manager) DesiredPeers(ctx context.Context, locationID string) (Interfac
 			if !ok || addr == "" || s.PresharedKey == "" {
 				continue
 			}
-			psk, err := OpenString(m.sealer, s.PresharedKey, PSKAAD(s.ID))
-			if err != nil {
+			raw, err := OpenString(m.sealer, s.PresharedKey, PSKAAD(s.ID))
+			if err != nil || len(raw) != wgkey.KeyLen {
 				m.log.Error("cannot open a session's pre-shared key; leaving its peer out", "session", s.ID, "err", err)
 				continue
 			}
-			peers = append(peers, Peer{PublicKey: d.PublicKey, AllowedIPs: []string{addr}, PresharedKey: base64.StdEncoding.EncodeToString(psk)})
+			add(d, addr, wgkey.Key(raw))
 		}
-		return iface, peers, nil
+		return iface, list, nil
 	}
 	users, err := m.store.ListUsers(ctx)
 	if err != nil {
@@ -399,7 +391,53 @@ func (m *Manager) DesiredPeers(ctx context.Context, locationID string) (Interfac
 				continue
 			}
 		}
-		peers = append(peers, Peer{PublicKey: d.PublicKey, AllowedIPs: []string{addr}})
+		add(d, addr, wgkey.Key{})
 	}
-	return iface, peers, nil
+	return iface, list, nil
+}
+
+// gatewayInterface is the WireGuard interface a location's gateway runs.
+func (m *Manager) gatewayInterface(loc store.Location) (peers.Interface, error) {
+	priv, err := OpenString(m.sealer, loc.PrivateKey, LocationKeyAAD(loc.ID))
+	if err == nil && len(priv) != wgkey.KeyLen {
+		err = fmt.Errorf("%d bytes, not %d", len(priv), wgkey.KeyLen)
+	}
+	if err != nil {
+		return peers.Interface{}, fmt.Errorf("open key of location %s: %w", loc.Name, err)
+	}
+	addr, err := netip.ParsePrefix(loc.Address)
+	if err != nil {
+		return peers.Interface{}, fmt.Errorf("address of location %s: %w", loc.Name, err)
+	}
+	allowed, err := prefixes(loc.AllowedIPs)
+	if err != nil {
+		return peers.Interface{}, fmt.Errorf("allowed IPs of location %s: %w", loc.Name, err)
+	}
+	return peers.Interface{LocationID: loc.ID, PrivateKey: wgkey.Key(priv), Address: addr,
+		ListenPort: loc.ListenPort, MTU: loc.MTU, AllowedIPs: allowed}, nil
+}
+
+// peerOf is a device's peer at its tunnel address.
+func peerOf(d store.Device, addr string, psk wgkey.Key) (peers.Peer, error) {
+	pub, err := wgkey.Parse(d.PublicKey)
+	if err != nil {
+		return peers.Peer{}, fmt.Errorf("public key: %w", err)
+	}
+	a, err := netip.ParsePrefix(addr)
+	if err != nil {
+		return peers.Peer{}, fmt.Errorf("tunnel address: %w", err)
+	}
+	return peers.Peer{PublicKey: pub, AllowedIPs: []netip.Prefix{a}, PresharedKey: psk}, nil
+}
+
+func prefixes(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

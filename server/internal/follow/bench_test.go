@@ -1,9 +1,9 @@
-package gateway_test
+package follow_test
 
 // Benchmarks for the design's tunnel targets, each measured beside a bare
 // pair of wireguard-go netstack devices in the same run (the yardstick):
 //
-//	go test -run '^$' -bench . ./server/internal/gateway/
+//	go test -run '^$' -bench . ./server/internal/follow/
 //
 // Both pin their sample counts instead of following b.N, so one run gives
 // percentiles over enough samples; their ns/op is per sample.
@@ -28,8 +28,10 @@ import (
 	"golang.zx2c4.com/wireguard/tun/netstack"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/server/internal/follow"
 	"github.com/wicket-vpn/wicket/server/internal/gateway"
 	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
+	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
 	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
@@ -53,7 +55,7 @@ type appliedLog struct {
 	at       map[string]time.Time
 }
 
-func (a *appliedLog) hook(c gateway.Change) {
+func (a *appliedLog) hook(c peers.Change) {
 	now := time.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -85,7 +87,7 @@ func (a *appliedLog) ready() bool {
 type benchEnv struct {
 	s       *servertest.Server
 	loc     *v1.Location
-	emb     *gateway.Embedded
+	emb     *follow.Embedded
 	applied *appliedLog
 	u       *servertest.User
 	d       *servertest.Device
@@ -114,7 +116,7 @@ func newBenchEnv(b *testing.B, labels context.Context) *benchEnv {
 	loc := s.CreateLocation(&v1.Location{Name: "Office", ListenPort: uint32(port), Endpoint: "127.0.0.1:" + strconv.Itoa(port),
 		MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL, AllowedIps: []string{"10.10.0.0/24", "10.99.0.0/24"}, PeerDisconnectThresholdSeconds: 300})
 	e := &benchEnv{s: s, loc: loc, applied: &appliedLog{at: map[string]time.Time{}}}
-	e.emb = gateway.NewEmbedded(s.Svc, gateway.Options{Mode: gateway.Netstack, Log: slog.New(slog.DiscardHandler), Dial: loopbackDial, OnApplied: e.applied.hook}, time.Hour)
+	e.emb = follow.NewEmbedded(s.Svc, gateway.Options{Mode: gateway.Netstack, Log: slog.New(slog.DiscardHandler), Dial: loopbackDial, OnApplied: e.applied.hook}, time.Hour)
 	ctx, cancel := context.WithCancel(labels) // the gateway's goroutines inherit the profile labels
 	done := make(chan struct{})
 	go func() { e.emb.Run(ctx); close(done) }()
