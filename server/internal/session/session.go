@@ -79,7 +79,7 @@ func OpenString(s *seal.Sealer, sealed string, aad []byte) ([]byte, error) {
 func Message(reason int, loc store.Location) string {
 	switch reason {
 	case ReasonIdle:
-		return fmt.Sprintf("Disconnected after %s without traffic; connecting again needs MFA.", human(time.Duration(loc.ThresholdSeconds)*time.Second))
+		return fmt.Sprintf("Disconnected after %s without traffic; connecting again needs MFA.", human(peerDisconnectThreshold(loc)))
 	case ReasonClient:
 		return "Disconnected."
 	case ReasonAdmin:
@@ -226,53 +226,6 @@ func (m *Manager) EndWhere(ctx context.Context, f store.SessionFilter, reason in
 	})
 	if err != nil {
 		return 0, err
-	}
-	m.Announce(ended...)
-	return len(ended), nil
-}
-
-// Sweep ends every session of an MFA location that has been idle longer
-// than the location's threshold, and every session past the location's
-// maximum duration. Several replicas may sweep at once: a session ends once.
-func (m *Manager) Sweep(ctx context.Context) (int, error) {
-	now := m.clock.Now()
-	list, err := m.store.IdleCandidates(ctx, now)
-	if err != nil {
-		return 0, fmt.Errorf("find idle sessions: %w", err)
-	}
-	if len(list) == 0 {
-		return 0, nil
-	}
-	locs := map[string]store.Location{}
-	var ended []*Ended
-	err = m.store.InTx(ctx, func(q *store.Q) error {
-		ended = ended[:0]
-		for _, s := range list {
-			loc, ok := locs[s.LocationID]
-			if !ok {
-				l, err := q.LocationByID(ctx, s.LocationID)
-				if err != nil {
-					continue
-				}
-				loc, locs[s.LocationID] = l, l
-			}
-			reason := ReasonIdle
-			cutoff := now.Add(-time.Duration(loc.ThresholdSeconds) * time.Second)
-			if loc.MaxSessionSeconds > 0 && !s.AuthorizedAt.After(now.Add(-time.Duration(loc.MaxSessionSeconds)*time.Second)) {
-				reason, cutoff = ReasonMaxDuration, time.Time{}
-			}
-			e, err := m.endAt(ctx, q, s, loc, reason, "system", cutoff)
-			if err != nil {
-				return err
-			}
-			if e != nil {
-				ended = append(ended, e)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("end idle sessions: %w", err)
 	}
 	m.Announce(ended...)
 	return len(ended), nil
