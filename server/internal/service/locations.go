@@ -22,8 +22,10 @@ import (
 const (
 	DefaultListenPort = 51820
 	DefaultKeepalive  = 25
-	DefaultThreshold  = 300
 	DefaultMTU        = 1420
+	// DefaultPeerDisconnectThresholdSeconds is the idle policy's default,
+	// for forms that offer it.
+	DefaultPeerDisconnectThresholdSeconds = session.DefaultPeerDisconnectThresholdSeconds
 )
 
 // LocationSpec is what an admin sets on a location. A nil MFA keeps the
@@ -170,11 +172,12 @@ func (s *Service) validate(spec LocationSpec, loc *store.Location) error {
 	}
 	threshold := spec.ThresholdSeconds
 	if threshold == 0 {
-		threshold = DefaultThreshold
+		threshold = DefaultPeerDisconnectThresholdSeconds
 	}
 	floor := int(s.cfg.MinThreshold / time.Second)
 	if mfaOn && threshold < floor {
-		return fieldErr("peer_disconnect_threshold_seconds", "must be at least %d s while Internal MFA is on; 300 s is the recommended minimum, with the gateway sending statistics every 30 s", floor)
+		return fieldErr("peer_disconnect_threshold_seconds", "must be at least %d s while Internal MFA is on; %d s is the recommended minimum, with the gateway sending statistics every 30 s",
+			floor, DefaultPeerDisconnectThresholdSeconds)
 	}
 	if threshold > 7*24*3600 {
 		return fieldErr("peer_disconnect_threshold_seconds", "at most one week (604800 s)")
