@@ -26,7 +26,7 @@ const MinPeerDisconnectThreshold = 120 * time.Second
 // peerDisconnectThreshold is how long a session of loc may go without
 // activity.
 func peerDisconnectThreshold(loc store.Location) time.Duration {
-	return time.Duration(loc.ThresholdSeconds) * time.Second
+	return time.Duration(loc.PeerDisconnectThresholdSeconds) * time.Second
 }
 
 // limits are the cutoffs a location's sessions are held to at one moment.

@@ -21,7 +21,7 @@ func TestIdleQueriesTakeTheCutoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, l := range []string{"office", "lab"} {
-		if err := s.CreateLocation(ctx, Location{ID: l, Name: l, Address: "10.0.0.1/24", ListenPort: 51820, Endpoint: "vpn:51820", MFA: true, ThresholdSeconds: 300, CreatedAt: t0}); err != nil {
+		if err := s.CreateLocation(ctx, Location{ID: l, Name: l, Address: "10.0.0.1/24", ListenPort: 51820, Endpoint: "vpn:51820", MFA: true, PeerDisconnectThresholdSeconds: 300, CreatedAt: t0}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -125,7 +125,7 @@ func storedValues(l store.Location) func(string) string {
 	vals := map[string]string{
 		"name": l.Name, "address": l.Address, "listen_port": itoa(l.ListenPort), "endpoint": l.Endpoint,
 		"allowed_ips": strings.Join(l.AllowedIPs, ", "), "dns": strings.Join(l.DNS, ", "), "mtu": itoa(l.MTU),
-		"keepalive_interval_seconds": itoa(l.KeepaliveSeconds), "peer_disconnect_threshold_seconds": itoa(l.ThresholdSeconds),
+		"keepalive_interval_seconds": itoa(l.KeepaliveSeconds), "peer_disconnect_threshold_seconds": itoa(l.PeerDisconnectThresholdSeconds),
 		"max_session_seconds": itoa(l.MaxSessionSeconds), "allowed_groups": strings.Join(l.AllowedGroups, ", "),
 	}
 	return func(k string) string { return vals[k] }
@@ -145,7 +145,7 @@ func specFrom(r *http.Request) (service.LocationSpec, error) {
 		dst   *int
 	}{
 		{"listen_port", &spec.ListenPort}, {"mtu", &spec.MTU}, {"keepalive_interval_seconds", &spec.KeepaliveSeconds},
-		{"peer_disconnect_threshold_seconds", &spec.ThresholdSeconds}, {"max_session_seconds", &spec.MaxSessionSeconds},
+		{"peer_disconnect_threshold_seconds", &spec.PeerDisconnectThresholdSeconds}, {"max_session_seconds", &spec.MaxSessionSeconds},
 	} {
 		v, err := atoi(n.field, f.Get(n.field))
 		if err != nil {
