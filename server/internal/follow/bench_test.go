@@ -51,7 +51,7 @@ const (
 // appliedLog records when the embedded gateway applied each pre-shared key.
 type appliedLog struct {
 	mu       sync.Mutex
-	snapshot bool
+	snapshot chan struct{} // closed by the first snapshot
 	at       map[string]time.Time
 }
 
@@ -60,7 +60,11 @@ func (a *appliedLog) hook(c peers.Change) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if c.Snapshot {
-		a.snapshot = true
+		select {
+		case <-a.snapshot:
+		default:
+			close(a.snapshot)
+		}
 	}
 	for _, p := range append(c.Peers, c.Upserts...) {
 		if _, ok := a.at[p.PresharedKey.String()]; !ok {
@@ -74,12 +78,6 @@ func (a *appliedLog) when(psk string) (time.Time, bool) {
 	defer a.mu.Unlock()
 	t, ok := a.at[psk]
 	return t, ok
-}
-
-func (a *appliedLog) ready() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.snapshot
 }
 
 // benchEnv is a harness server with one MFA location served by the embedded
@@ -115,7 +113,7 @@ func newBenchEnv(b *testing.B, labels context.Context) *benchEnv {
 	port := gatewaytest.FreeUDPPort(b)
 	loc := s.CreateLocation(&v1.Location{Name: "Office", ListenPort: uint32(port), Endpoint: "127.0.0.1:" + strconv.Itoa(port),
 		MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL, AllowedIps: []string{"10.10.0.0/24", "10.99.0.0/24"}, PeerDisconnectThresholdSeconds: 300})
-	e := &benchEnv{s: s, loc: loc, applied: &appliedLog{at: map[string]time.Time{}}}
+	e := &benchEnv{s: s, loc: loc, applied: &appliedLog{snapshot: make(chan struct{}), at: map[string]time.Time{}}}
 	e.emb = follow.NewEmbedded(s.Svc, gateway.Options{Mode: gateway.Netstack, Log: slog.New(slog.DiscardHandler), Dial: loopbackDial, OnApplied: e.applied.hook}, time.Hour)
 	ctx, cancel := context.WithCancel(labels) // the gateway's goroutines inherit the profile labels
 	done := make(chan struct{})
@@ -124,12 +122,10 @@ func newBenchEnv(b *testing.B, labels context.Context) *benchEnv {
 	e.u = s.CreateUser("alice")
 	s.EnableTOTP(e.u)
 	e.d = s.Enroll(e.u, "laptop")
-	deadline := time.Now().Add(10 * time.Second)
-	for !e.applied.ready() {
-		if time.Now().After(deadline) {
-			b.Fatal("the gateway never applied its first snapshot")
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-e.applied.snapshot:
+	case <-time.After(10 * time.Second):
+		b.Fatal("the gateway never applied its first snapshot")
 	}
 	return e
 }
