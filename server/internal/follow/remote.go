@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
 	"github.com/wicket-vpn/wicket/proto/gen/wicket/v1/wicketv1connect"
 	"github.com/wicket-vpn/wicket/server/internal/gateway"
