@@ -33,6 +33,7 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
 	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
+	"github.com/wicket-vpn/wicket/shared/uapi"
 	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
 
@@ -185,7 +186,7 @@ func newBarePair(b *testing.B, mtu int) *barePair {
 	dev := device.NewDevice(td, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
 	b.Cleanup(dev.Close)
 	port := gatewaytest.FreeUDPPort(b)
-	if err := dev.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=%d\n", serverKey.Hex(), port)); err != nil {
+	if err := dev.IpcSet(uapi.Config{PrivateKey: serverKey, ListenPort: port}.Encode()); err != nil {
 		b.Fatal(err)
 	}
 	if err := dev.Up(); err != nil {
@@ -201,9 +202,11 @@ func (p *barePair) newSession() (*v1.TunnelConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := fmt.Sprintf("public_key=%s\nremove=true\npublic_key=%s\npreshared_key=%s\nreplace_allowed_ips=true\nallowed_ip=%s/32\n",
-		p.clientPub.Hex(), p.clientPub.Hex(), psk.Hex(), bareClient)
-	if err := p.dev.IpcSet(cfg); err != nil {
+	cfg := uapi.Config{Peers: []uapi.PeerConfig{
+		{PublicKey: p.clientPub, Remove: true},
+		{PublicKey: p.clientPub, PresharedKey: psk, ReplaceAllowedIPs: true, AllowedIPs: []netip.Prefix{netip.MustParsePrefix(bareClient + "/32")}},
+	}}
+	if err := p.dev.IpcSet(cfg.Encode()); err != nil {
 		return nil, err
 	}
 	return &v1.TunnelConfig{Address: bareClient + "/32", ServerPublicKey: p.serverPub, Endpoint: "127.0.0.1:" + strconv.Itoa(p.port),
