@@ -13,7 +13,7 @@ import (
 
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
-	"golang.zx2c4.com/wireguard/tun/tuntest"
+	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
@@ -170,9 +170,26 @@ func TestGoldenGet(t *testing.T) {
 	}
 }
 
+// downTUN is a TUN that never comes up, so the device under test stays
+// down: it opens no socket and sends nothing, and what it reports is what
+// it was told.
+type downTUN struct{ events chan tun.Event } // no event until Close closes it
+
+func (d downTUN) File() *os.File { return nil }
+func (d downTUN) Read([][]byte, []int, int) (int, error) {
+	<-d.events
+	return 0, os.ErrClosed
+}
+func (d downTUN) Write(bufs [][]byte, _ int) (int, error) { return len(bufs), nil }
+func (d downTUN) MTU() (int, error)                       { return 1420, nil }
+func (d downTUN) Name() (string, error)                   { return "down", nil }
+func (d downTUN) Events() <-chan tun.Event                { return d.events }
+func (d downTUN) Close() error                            { close(d.events); return nil }
+func (d downTUN) BatchSize() int                          { return 1 }
+
 func newDevice(t *testing.T) *device.Device {
 	t.Helper()
-	dev := device.NewDevice(tuntest.NewChannelTUN().TUN(), conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
+	dev := device.NewDevice(downTUN{events: make(chan tun.Event)}, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
 	t.Cleanup(dev.Close)
 	return dev
 }
