@@ -104,7 +104,7 @@ func TestNetstackGatewayFollowsChanges(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Ping(pingCtx(t, 5*time.Second), "10.20.0.1"); err != nil || !a.Handshake().Equal(hs) {
+	if err := a.PingUntil(pingCtx(t, 5*time.Second), "10.20.0.1"); err != nil || !a.Handshake().Equal(hs) {
 		t.Fatalf("alice after a snapshot: %v, handshake %v then %v", err, hs, a.Handshake())
 	}
 	b := gatewaytest.NewClient(t, bob.String(), tunnel("10.20.0.3/32", wgkey.Key{}))
