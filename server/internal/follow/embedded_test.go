@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -97,7 +95,7 @@ func newEnv(t *testing.T, mfa bool) *env {
 	loc := s.CreateLocation(&v1.Location{Name: "Office", ListenPort: uint32(port), Endpoint: "127.0.0.1:" + strconv.Itoa(port),
 		MfaMode: mode, AllowedIps: []string{"10.10.0.0/24", "10.99.0.0/24"}, PeerDisconnectThresholdSeconds: 300})
 	e := &env{s: s, loc: loc, applied: newApplied(), dials: &dialLog{}}
-	e.emb = follow.NewEmbedded(s.Svc, gateway.Options{Mode: gateway.Netstack, Log: testLog(t), Dial: e.dials.dial, OnApplied: e.applied.hook}, time.Hour)
+	e.emb = follow.NewEmbedded(s.Svc, gateway.Options{Mode: gateway.Netstack, Log: gatewaytest.Log(t), Dial: e.dials.dial, OnApplied: e.applied.hook}, time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.emb.Run(ctx); close(done) }()
@@ -324,18 +322,6 @@ func TestTCPForwardingInsideAllowedIPsOnly(t *testing.T) {
 		}
 	}
 }
-
-func testLog(t *testing.T) *slog.Logger {
-	level := slog.LevelWarn
-	if os.Getenv("WICKET_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(tw{t}, &slog.HandlerOptions{Level: level}))
-}
-
-type tw struct{ t *testing.T }
-
-func (w tw) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 func TestDeadGatewayDoesNotBlockMFA(t *testing.T) {
 	e := newEnv(t, true)

@@ -17,7 +17,7 @@ import (
 // startRemote runs a standalone gateway against the harness over HTTPS.
 func startRemote(t *testing.T, s *servertest.Server, token string, a *applied) (r *follow.Remote, stop func()) {
 	r = follow.NewRemote(follow.RemoteOptions{
-		Options:   gateway.Options{Mode: gateway.Netstack, Log: testLog(t), OnApplied: a.hook},
+		Options:   gateway.Options{Mode: gateway.Netstack, Log: gatewaytest.Log(t), OnApplied: a.hook},
 		HTTP:      s.HTTP,
 		ServerURL: s.URL, Token: token, StatsInterval: time.Hour,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
@@ -122,7 +122,7 @@ func TestStandaloneGatewayOverHTTPSSurvivesRestarts(t *testing.T) {
 
 func TestStandaloneGatewayWithWrongTokenStops(t *testing.T) {
 	s := servertest.New(t)
-	r := follow.NewRemote(follow.RemoteOptions{Options: gateway.Options{Log: testLog(t)}, HTTP: s.HTTP, ServerURL: s.URL, Token: "wgt_nope"})
+	r := follow.NewRemote(follow.RemoteOptions{Options: gateway.Options{Log: gatewaytest.Log(t)}, HTTP: s.HTTP, ServerURL: s.URL, Token: "wgt_nope"})
 	err := r.Run(servertest.Ctx(t))
 	if err == nil {
 		t.Fatal("a gateway with an unknown token kept running")

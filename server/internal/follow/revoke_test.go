@@ -21,7 +21,7 @@ import (
 // ends with.
 func runRemote(t *testing.T, s *servertest.Server, token string, a *applied) <-chan error {
 	r := follow.NewRemote(follow.RemoteOptions{
-		Options:   gateway.Options{Mode: gateway.Netstack, Log: testLog(t), OnApplied: a.hook},
+		Options:   gateway.Options{Mode: gateway.Netstack, Log: gatewaytest.Log(t), OnApplied: a.hook},
 		HTTP:      s.HTTP,
 		ServerURL: s.URL, Token: token, StatsInterval: time.Hour,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,

@@ -3,9 +3,7 @@ package gateway_test
 import (
 	"context"
 	"go/build"
-	"log/slog"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,18 +17,6 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
-
-func testLog(t *testing.T) *slog.Logger {
-	level := slog.LevelWarn
-	if os.Getenv("WICKET_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(tw{t}, &slog.HandlerOptions{Level: level}))
-}
-
-type tw struct{ t *testing.T }
-
-func (w tw) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 func pingCtx(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -64,7 +50,7 @@ func TestNetstackGatewayFollowsChanges(t *testing.T) {
 	psk := newPSK(t)
 	port := gatewaytest.FreeUDPPort(t)
 	var applied []peers.Change
-	g := gateway.New(gateway.Options{Mode: gateway.Netstack, Log: testLog(t), OnApplied: func(c peers.Change) { applied = append(applied, c) }})
+	g := gateway.New(gateway.Options{Mode: gateway.Netstack, Log: gatewaytest.Log(t), OnApplied: func(c peers.Change) { applied = append(applied, c) }})
 	defer g.Close()
 
 	if err := g.Apply(peers.Change{Upserts: []peers.Peer{{PublicKey: alice.Public()}}}); err == nil {

@@ -30,7 +30,7 @@ func TestKernelTUNGateway(t *testing.T) {
 	psk, _ := wgkey.NewPreshared()
 	port := gatewaytest.FreeUDPPort(t)
 	const name = "wkt-test0"
-	g := gateway.New(gateway.Options{Mode: gateway.TUN, TUNName: name, Log: testLog(t)})
+	g := gateway.New(gateway.Options{Mode: gateway.TUN, TUNName: name, Log: gatewaytest.Log(t)})
 	defer g.Close()
 	err := g.Apply(peers.Change{Snapshot: true,
 		Interface: peers.Interface{LocationID: "l", PrivateKey: srvKey, Address: netip.MustParsePrefix("10.213.0.1/24"), ListenPort: port, MTU: 1420,
