@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wicket-vpn/wicket/server/internal/follow"
 	"github.com/wicket-vpn/wicket/server/internal/gateway"
 	"github.com/wicket-vpn/wicket/server/internal/tlscert"
 )
@@ -50,7 +51,7 @@ func gatewayCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			r := gateway.NewRemote(gateway.RemoteOptions{
+			r := follow.NewRemote(follow.RemoteOptions{
 				Options:   gateway.Options{Mode: m, Log: log, TUNName: tunName},
 				HTTP:      &http.Client{Transport: tr},
 				ServerURL: server, Token: token, StatsInterval: stats,

@@ -12,8 +12,10 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/wicket-vpn/wicket/server/internal/follow"
 	"github.com/wicket-vpn/wicket/server/internal/gateway"
 	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
+	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
 )
 
@@ -51,7 +53,7 @@ func EchoServer(t testing.TB) int { return gatewaytest.EchoServer(t) }
 // Gateway is the embedded netstack gateway of a server, as `wicketd serve`
 // runs it.
 type Gateway struct {
-	emb     *gateway.Embedded
+	emb     *follow.Embedded
 	applied chan struct{}
 }
 
@@ -62,13 +64,13 @@ type Gateway struct {
 func StartGateway(t testing.TB, s *Server, dial func(ctx context.Context, network, address string) (net.Conn, error)) *Gateway {
 	t.Helper()
 	g := &Gateway{applied: make(chan struct{}, 1)}
-	hook := func(gateway.Change) {
+	hook := func(peers.Change) {
 		select {
 		case g.applied <- struct{}{}:
 		default:
 		}
 	}
-	g.emb = gateway.NewEmbedded(s.Svc, gateway.Options{Mode: gateway.Netstack, Dial: dial, OnApplied: hook}, time.Hour)
+	g.emb = follow.NewEmbedded(s.Svc, gateway.Options{Mode: gateway.Netstack, Dial: dial, OnApplied: hook}, time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { g.emb.Run(ctx); close(done) }()

@@ -8,10 +8,10 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
-	"time"
 
 	"golang.zx2c4.com/wireguard/device"
+
+	"github.com/wicket-vpn/wicket/shared/uapi"
 )
 
 // DefaultMTU is WireGuard's usual MTU, used when the server sends none.
@@ -74,21 +74,10 @@ func resolveEndpoint(ctx context.Context, endpoint string) (netip.AddrPort, erro
 // The result holds the keys; it goes straight to the device and is never
 // logged or stored.
 func (c Config) uapi(endpoint netip.AddrPort) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "private_key=%s\nreplace_peers=true\n", c.PrivateKey.Hex())
-	fmt.Fprintf(&b, "public_key=%s\n", c.PeerPublicKey.Hex())
-	if !c.PresharedKey.IsZero() {
-		fmt.Fprintf(&b, "preshared_key=%s\n", c.PresharedKey.Hex())
-	}
-	fmt.Fprintf(&b, "endpoint=%s\n", endpoint)
-	if c.Keepalive > 0 {
-		fmt.Fprintf(&b, "persistent_keepalive_interval=%d\n", int(c.Keepalive/time.Second))
-	}
-	b.WriteString("replace_allowed_ips=true\n")
-	for _, p := range c.AllowedIPs {
-		fmt.Fprintf(&b, "allowed_ip=%s\n", p)
-	}
-	return b.String()
+	return uapi.Config{PrivateKey: c.PrivateKey, ReplacePeers: true, Peers: []uapi.PeerConfig{{
+		PublicKey: c.PeerPublicKey, PresharedKey: c.PresharedKey, Endpoint: endpoint,
+		PersistentKeepalive: c.Keepalive, ReplaceAllowedIPs: true, AllowedIPs: c.AllowedIPs,
+	}}}.Encode()
 }
 
 // deviceStats reads the single peer's statistics from a wireguard-go
@@ -98,32 +87,16 @@ func deviceStats(dev *device.Device) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	return parseStats(raw), nil
+	return parseStats(raw)
 }
 
-func parseStats(raw string) Stats {
-	var st Stats
-	var sec, nsec int64
-	for _, line := range strings.Split(raw, "\n") {
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "last_handshake_time_sec":
-			sec, _ = strconv.ParseInt(v, 10, 64)
-		case "last_handshake_time_nsec":
-			nsec, _ = strconv.ParseInt(v, 10, 64)
-		case "rx_bytes":
-			st.RxBytes, _ = strconv.ParseUint(v, 10, 64)
-		case "tx_bytes":
-			st.TxBytes, _ = strconv.ParseUint(v, 10, 64)
-		}
+func parseStats(raw string) (Stats, error) {
+	d, err := uapi.ParseDevice(raw)
+	if err != nil || len(d.Peers) == 0 {
+		return Stats{}, err
 	}
-	if sec != 0 || nsec != 0 {
-		st.LatestHandshake = time.Unix(sec, nsec)
-	}
-	return st
+	p := d.Peers[0]
+	return Stats{LatestHandshake: p.LatestHandshake, RxBytes: p.RxBytes, TxBytes: p.TxBytes}, nil
 }
 
 // deviceLogger sends wireguard-go's messages to slog at debug level; its

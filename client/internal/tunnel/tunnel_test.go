@@ -168,12 +168,14 @@ func TestCheckSOCKSAddr(t *testing.T) {
 }
 
 func TestParseStats(t *testing.T) {
-	st := parseStats("private_key=00\npublic_key=11\nlast_handshake_time_sec=1780000000\nlast_handshake_time_nsec=5\nrx_bytes=1234\ntx_bytes=99\n")
-	if !st.LatestHandshake.Equal(time.Unix(1780000000, 5)) || st.RxBytes != 1234 || st.TxBytes != 99 {
-		t.Fatalf("stats = %+v", st)
+	priv, _ := wgkey.NewPrivate()
+	peer := priv.Public().Hex()
+	st, err := parseStats("private_key=" + priv.Hex() + "\npublic_key=" + peer + "\nlast_handshake_time_sec=1780000000\nlast_handshake_time_nsec=5\nrx_bytes=1234\ntx_bytes=99\n")
+	if err != nil || !st.LatestHandshake.Equal(time.Unix(1780000000, 5)) || st.RxBytes != 1234 || st.TxBytes != 99 {
+		t.Fatalf("stats = %+v, %v", st, err)
 	}
-	if st := parseStats("public_key=11\nlast_handshake_time_sec=0\nlast_handshake_time_nsec=0\n"); !st.LatestHandshake.IsZero() {
-		t.Fatalf("no handshake parsed as %v", st.LatestHandshake)
+	if st, err := parseStats("public_key=" + peer + "\nlast_handshake_time_sec=0\nlast_handshake_time_nsec=0\n"); err != nil || !st.LatestHandshake.IsZero() {
+		t.Fatalf("no handshake parsed as %v (%v)", st.LatestHandshake, err)
 	}
 }
 

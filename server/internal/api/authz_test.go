@@ -674,11 +674,11 @@ var authzRows = []authzRow{
 			if lerr != nil {
 				return lerr
 			}
-			if err != nil && after.ThresholdSeconds != l.ThresholdSeconds {
+			if err != nil && after.PeerDisconnectThresholdSeconds != l.PeerDisconnectThresholdSeconds {
 				return fmt.Errorf("refused (%v) but changed the location", err)
 			}
-			if err == nil && after.ThresholdSeconds != 900 {
-				return fmt.Errorf("threshold %d after update", after.ThresholdSeconds)
+			if err == nil && after.PeerDisconnectThresholdSeconds != 900 {
+				return fmt.Errorf("threshold %d after update", after.PeerDisconnectThresholdSeconds)
 			}
 			return err
 		},

@@ -41,7 +41,7 @@ func locationPB(l service.Location) *v1.Location {
 	return &v1.Location{
 		Id: l.ID, Name: l.Name, Address: l.Address, ListenPort: uint32(l.ListenPort), Endpoint: l.Endpoint,
 		AllowedIps: l.AllowedIPs, Dns: l.DNS, KeepaliveIntervalSeconds: uint32(l.KeepaliveSeconds), MfaMode: mfaMode(l.MFA),
-		PeerDisconnectThresholdSeconds: uint32(l.ThresholdSeconds), PublicKey: l.PublicKey, AllowedGroups: l.AllowedGroups,
+		PeerDisconnectThresholdSeconds: uint32(l.PeerDisconnectThresholdSeconds), PublicKey: l.PublicKey, AllowedGroups: l.AllowedGroups,
 		ConfigVersion: l.ConfigVersion, Mtu: uint32(l.MTU), MaxSessionSeconds: uint32(l.MaxSessionSeconds),
 	}
 }
@@ -53,7 +53,7 @@ func locationSpec(l *v1.Location) (service.LocationSpec, error) {
 	spec := service.LocationSpec{
 		ID: l.GetId(), Name: l.GetName(), Address: l.GetAddress(), ListenPort: int(l.GetListenPort()), Endpoint: l.GetEndpoint(),
 		AllowedIPs: l.GetAllowedIps(), DNS: l.GetDns(), KeepaliveSeconds: int(l.GetKeepaliveIntervalSeconds()),
-		ThresholdSeconds: int(l.GetPeerDisconnectThresholdSeconds()), AllowedGroups: l.GetAllowedGroups(), MTU: int(l.GetMtu()),
+		PeerDisconnectThresholdSeconds: int(l.GetPeerDisconnectThresholdSeconds()), AllowedGroups: l.GetAllowedGroups(), MTU: int(l.GetMtu()),
 		MaxSessionSeconds: int(l.GetMaxSessionSeconds()),
 	}
 	if err := checkEnum("mfa_mode", l.GetMfaMode()); err != nil {
@@ -111,7 +111,7 @@ func instancePB(i service.Instance) *v1.InstanceInfo {
 	for _, l := range i.Locations {
 		out.Locations = append(out.Locations, &v1.LocationInfo{
 			Id: l.Location.ID, Name: l.Location.Name, MfaMode: mfaMode(l.Location.MFA),
-			PeerDisconnectThresholdSeconds: uint32(l.Location.ThresholdSeconds), Tunnel: tunnelPB(l.Tunnel),
+			PeerDisconnectThresholdSeconds: uint32(l.Location.PeerDisconnectThresholdSeconds), Tunnel: tunnelPB(l.Tunnel),
 			ConfigVersion: l.Location.ConfigVersion, MaxSessionSeconds: uint32(l.Location.MaxSessionSeconds),
 		})
 	}

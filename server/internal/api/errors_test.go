@@ -313,7 +313,7 @@ func TestFinishMFAReplacesSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(peers) != 1 || peers[0].PublicKey != d.PublicKey || peers[0].PresharedKey != second.Tunnel.PresharedKey {
+	if len(peers) != 1 || peers[0].PublicKey.String() != d.PublicKey || pskString(peers[0].PresharedKey) != second.Tunnel.PresharedKey {
 		t.Fatalf("peers = %+v", peers)
 	}
 }

@@ -9,7 +9,6 @@ import (
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
-	"github.com/wicket-vpn/wicket/server/internal/session"
 )
 
 func wantCode(t *testing.T, err error, code connect.Code, msg string) {
@@ -88,8 +87,8 @@ func TestEnrollInstanceTOTPSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := session.Peer{PublicKey: d.PublicKey, AllowedIPs: []string{"10.10.0.2/32"}, PresharedKey: tun.PresharedKey}
-	if len(ch.Upserts) != 1 || ch.Upserts[0].PublicKey != want.PublicKey || ch.Upserts[0].PresharedKey != want.PresharedKey || ch.Upserts[0].AllowedIPs[0] != want.AllowedIPs[0] {
+	want := wantPeer{key: d.PublicKey, addr: "10.10.0.2/32", psk: tun.PresharedKey}
+	if got := fromSession(ch.Upserts); len(got) != 1 || got[0] != want {
 		t.Fatalf("change = %+v, want upsert %+v", ch, want)
 	}
 
@@ -108,7 +107,7 @@ func TestEnrollInstanceTOTPSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	ch, err = sub.Next(ctx)
-	if err != nil || len(ch.Removes) != 1 || ch.Removes[0] != d.PublicKey {
+	if err != nil || len(ch.Removes) != 1 || ch.Removes[0].String() != d.PublicKey {
 		t.Fatalf("after disconnect: %+v, %v", ch, err)
 	}
 }

@@ -3,19 +3,43 @@ package api
 import (
 	"context"
 	"errors"
+	"net/netip"
 
 	"connectrpc.com/connect"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
 	"github.com/wicket-vpn/wicket/server/internal/fault"
+	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/server/internal/service"
 	"github.com/wicket-vpn/wicket/server/internal/session"
+	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
 
 type gatewayService struct{ *API }
 
-func peerPB(p session.Peer) *v1.Peer {
-	return &v1.Peer{PublicKey: p.PublicKey, AllowedIps: p.AllowedIPs, PresharedKey: p.PresharedKey}
+func peerPB(p peers.Peer) *v1.Peer {
+	return &v1.Peer{PublicKey: p.PublicKey.String(), AllowedIps: prefixesPB(p.AllowedIPs), PresharedKey: optionalKeyPB(p.PresharedKey)}
+}
+
+func interfacePB(i peers.Interface) *v1.GatewayInterface {
+	return &v1.GatewayInterface{LocationId: i.LocationID, PrivateKey: i.PrivateKey.String(), Address: i.Address.String(),
+		ListenPort: uint32(i.ListenPort), Mtu: uint32(i.MTU), AllowedIps: prefixesPB(i.AllowedIPs)}
+}
+
+func prefixesPB(list []netip.Prefix) []string {
+	out := make([]string, 0, len(list))
+	for _, p := range list {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+// optionalKeyPB is "" for the zero key: a peer without a pre-shared key.
+func optionalKeyPB(k wgkey.Key) string {
+	if k.IsZero() {
+		return ""
+	}
+	return k.String()
 }
 
 func (a *gatewayService) SyncPeers(ctx context.Context, req *connect.Request[v1.SyncPeersRequest], stream *connect.ServerStream[v1.SyncPeersResponse]) error {
@@ -36,10 +60,7 @@ func (a *gatewayService) SyncPeers(ctx context.Context, req *connect.Request[v1.
 			return err
 		}
 		if ch.Snapshot {
-			snap := &v1.PeerSnapshot{Interface: &v1.GatewayInterface{
-				LocationId: ch.Interface.LocationID, PrivateKey: ch.Interface.PrivateKey, Address: ch.Interface.Address,
-				ListenPort: uint32(ch.Interface.ListenPort), Mtu: uint32(ch.Interface.MTU), AllowedIps: ch.Interface.AllowedIPs,
-			}}
+			snap := &v1.PeerSnapshot{Interface: interfacePB(ch.Interface)}
 			for _, p := range ch.Peers {
 				snap.Peers = append(snap.Peers, peerPB(p))
 			}
@@ -49,7 +70,7 @@ func (a *gatewayService) SyncPeers(ctx context.Context, req *connect.Request[v1.
 			continue
 		}
 		for _, k := range ch.Removes {
-			if err := stream.Send(&v1.SyncPeersResponse{Remove: &v1.PeerRemove{PublicKey: k}}); err != nil {
+			if err := stream.Send(&v1.SyncPeersResponse{Remove: &v1.PeerRemove{PublicKey: k.String()}}); err != nil {
 				return err
 			}
 		}

@@ -11,6 +11,7 @@ import (
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
 	"github.com/wicket-vpn/wicket/server/internal/mfa"
+	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
 	"github.com/wicket-vpn/wicket/server/internal/session"
 	"github.com/wicket-vpn/wicket/shared/wgkey"
@@ -31,12 +32,24 @@ func sortedPeers(ps []wantPeer) []wantPeer {
 	return ps
 }
 
-func fromSession(ps []session.Peer) []wantPeer {
+func fromSession(ps []peers.Peer) []wantPeer {
 	var out []wantPeer
 	for _, p := range ps {
-		out = append(out, wantPeer{key: p.PublicKey, addr: strings.Join(p.AllowedIPs, ","), psk: p.PresharedKey})
+		var addrs []string
+		for _, a := range p.AllowedIPs {
+			addrs = append(addrs, a.String())
+		}
+		out = append(out, wantPeer{key: p.PublicKey.String(), addr: strings.Join(addrs, ","), psk: pskString(p.PresharedKey)})
 	}
 	return sortedPeers(out)
+}
+
+// pskString is a pre-shared key as the API gives it: "" for none.
+func pskString(k wgkey.Key) string {
+	if k.IsZero() {
+		return ""
+	}
+	return k.String()
 }
 
 func fromProto(ps []*v1.Peer) []wantPeer {
@@ -48,7 +61,7 @@ func fromProto(ps []*v1.Peer) []wantPeer {
 }
 
 // nextPeers waits for the next change of a peer subscription.
-func nextPeers(t *testing.T, ctx context.Context, sub *session.PeerSub) session.PeerChange {
+func nextPeers(t *testing.T, ctx context.Context, sub *session.PeerSub) peers.Change {
 	t.Helper()
 	ch, err := sub.Next(ctx)
 	if err != nil {
@@ -58,7 +71,7 @@ func nextPeers(t *testing.T, ctx context.Context, sub *session.PeerSub) session.
 }
 
 // wantUpserts checks a change that only adds or changes peers.
-func wantUpserts(t *testing.T, ch session.PeerChange, want ...wantPeer) {
+func wantUpserts(t *testing.T, ch peers.Change, want ...wantPeer) {
 	t.Helper()
 	if ch.Snapshot || len(ch.Removes) != 0 || !slices.Equal(fromSession(ch.Upserts), sortedPeers(want)) {
 		t.Fatalf("change = %+v, want upserts %+v", ch, want)
@@ -66,11 +79,16 @@ func wantUpserts(t *testing.T, ch session.PeerChange, want ...wantPeer) {
 }
 
 // wantRemoves checks a change that only removes peers.
-func wantRemoves(t *testing.T, ch session.PeerChange, keys ...string) {
+func wantRemoves(t *testing.T, ch peers.Change, keys ...string) {
 	t.Helper()
 	keys = slices.Clone(keys)
 	slices.Sort(keys)
-	if ch.Snapshot || len(ch.Upserts) != 0 || !slices.Equal(ch.Removes, keys) {
+	var removes []string
+	for _, k := range ch.Removes {
+		removes = append(removes, k.String())
+	}
+	slices.Sort(removes)
+	if ch.Snapshot || len(ch.Upserts) != 0 || !slices.Equal(removes, keys) {
 		t.Fatalf("change = %+v, want removes %v", ch, keys)
 	}
 }

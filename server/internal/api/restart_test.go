@@ -98,7 +98,7 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, peersBefore, err := s.Svc.Sessions.DesiredPeers(ctx, office.Id)
-	if err != nil || len(peersBefore) != 1 || peersBefore[0].PresharedKey != fin.Tunnel.PresharedKey {
+	if err != nil || len(peersBefore) != 1 || pskString(peersBefore[0].PresharedKey) != fin.Tunnel.PresharedKey {
 		t.Fatalf("office peers before restart = %+v (%v)", peersBefore, err)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wicket-vpn/wicket/server/internal/clock"
+	"github.com/wicket-vpn/wicket/server/internal/follow"
 	"github.com/wicket-vpn/wicket/server/internal/gateway"
 	"github.com/wicket-vpn/wicket/server/internal/mail"
 	"github.com/wicket-vpn/wicket/server/internal/seal"
@@ -172,7 +173,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener, extra http.Handler)
 	go d.Service.RunSweeper(baseCtx, d.Opts.IdleInterval)
 	var gwDone chan struct{}
 	if d.Opts.Gateway != "" && d.Opts.Gateway != gateway.Off {
-		emb := gateway.NewEmbedded(d.Service, gateway.Options{Mode: d.Opts.Gateway, Log: log.With("component", "gateway"), Dial: d.Opts.GatewayDial}, d.Opts.StatsInterval)
+		emb := follow.NewEmbedded(d.Service, gateway.Options{Mode: d.Opts.Gateway, Log: log.With("component", "gateway"), Dial: d.Opts.GatewayDial}, d.Opts.StatsInterval)
 		gwDone = make(chan struct{})
 		go func() { defer close(gwDone); emb.Run(baseCtx) }()
 	}

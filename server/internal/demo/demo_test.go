@@ -49,7 +49,7 @@ func TestSeedIsIdempotent(t *testing.T) {
 		t.Fatalf("the admin cannot sign in with the printed password and secret: %v", err)
 	}
 	l := first.Location
-	if l.Name != LocationName || !l.MFA || l.ThresholdSeconds != 300 || l.ListenPort != 51999 || l.Endpoint != "127.0.0.1:51999" ||
+	if l.Name != LocationName || !l.MFA || l.PeerDisconnectThresholdSeconds != 300 || l.ListenPort != 51999 || l.Endpoint != "127.0.0.1:51999" ||
 		strings.Join(l.AllowedIPs, ",") != OfficeNetwork+","+TunnelNetwork {
 		t.Fatalf("location: %+v", l)
 	}

@@ -251,13 +251,13 @@ func ensureLocation(ctx context.Context, svc *service.Service, wgPort int) (serv
 	}
 	on := true
 	l, err := svc.CreateLocation(ctx, demoAdmin, service.LocationSpec{
-		Name:             LocationName,
-		Address:          LocationAddress,
-		ListenPort:       wgPort,
-		Endpoint:         fmt.Sprintf("127.0.0.1:%d", wgPort),
-		AllowedIPs:       []string{OfficeNetwork, TunnelNetwork},
-		MFA:              &on,
-		ThresholdSeconds: int(Threshold / time.Second),
+		Name:                           LocationName,
+		Address:                        LocationAddress,
+		ListenPort:                     wgPort,
+		Endpoint:                       fmt.Sprintf("127.0.0.1:%d", wgPort),
+		AllowedIPs:                     []string{OfficeNetwork, TunnelNetwork},
+		MFA:                            &on,
+		PeerDisconnectThresholdSeconds: int(Threshold / time.Second),
 	})
 	if err != nil {
 		return l, fmt.Errorf("create the location %q: %w", LocationName, err)

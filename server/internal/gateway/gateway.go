@@ -1,20 +1,18 @@
-// Package gateway runs a location's WireGuard device with wireguard-go and
-// keeps its peers equal to the peer set the server publishes. It is
+// Package gateway drives a location's WireGuard device with wireguard-go,
+// on a userspace TCP/IP stack (netstack) or a kernel TUN interface, and
+// keeps its peers equal to the peer changes it is given. It is
 // level-triggered: a snapshot replaces everything, then upserts and removes
-// follow; it never decides who may connect. The same code runs embedded in
-// wicketd and as the standalone `wicketd gateway`.
+// follow; it never decides who may connect. It knows nothing of where the
+// changes come from: package follow feeds it in wicketd from the session
+// manager, and in `wicketd gateway` from GatewayService.
 package gateway
 
 import (
-	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +20,8 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/wicket-vpn/wicket/server/internal/peers"
+	"github.com/wicket-vpn/wicket/shared/uapi"
 	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
 
@@ -49,37 +49,6 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("gateway mode %q: use netstack, tun or off", s)
 }
 
-// Interface is the WireGuard interface of a location.
-type Interface struct {
-	LocationID string
-	PrivateKey wgkey.Key
-	Address    netip.Prefix
-	ListenPort int
-	MTU        int
-	AllowedIPs []netip.Prefix
-}
-
-func (a Interface) equal(b Interface) bool {
-	return a.LocationID == b.LocationID && a.PrivateKey == b.PrivateKey && a.Address == b.Address &&
-		a.ListenPort == b.ListenPort && a.MTU == b.MTU && slices.Equal(a.AllowedIPs, b.AllowedIPs)
-}
-
-// Peer is one client the gateway lets in.
-type Peer struct {
-	PublicKey    wgkey.Key
-	AllowedIPs   []netip.Prefix
-	PresharedKey wgkey.Key // zero for locations without MFA
-}
-
-// Change is what the gateway must do; a Snapshot replaces everything.
-type Change struct {
-	Snapshot  bool
-	Interface Interface
-	Peers     []Peer
-	Upserts   []Peer
-	Removes   []wgkey.Key
-}
-
 // PeerStats is what the gateway knows about a peer.
 type PeerStats struct {
 	PublicKey       wgkey.Key
@@ -100,7 +69,7 @@ type Options struct {
 	TUNName string
 	// OnApplied, when set, is called after each change is applied (tests
 	// wait on it instead of guessing).
-	OnApplied func(Change)
+	OnApplied func(peers.Change)
 }
 
 // Gateway is one location's WireGuard device.
@@ -109,10 +78,10 @@ type Gateway struct {
 	log  *slog.Logger
 
 	mu    sync.Mutex
-	iface *Interface
+	iface *peers.Interface
 	dev   *device.Device
 	tun   tun.Device
-	peers map[wgkey.Key]Peer
+	peers peers.Set
 	sent  map[wgkey.Key]PeerStats
 }
 
@@ -128,36 +97,32 @@ func New(opts Options) *Gateway {
 	if opts.Mode == "" {
 		opts.Mode = Netstack
 	}
-	return &Gateway{opts: opts, log: opts.Log, peers: map[wgkey.Key]Peer{}, sent: map[wgkey.Key]PeerStats{}}
+	return &Gateway{opts: opts, log: opts.Log, peers: peers.Set{}, sent: map[wgkey.Key]PeerStats{}}
 }
 
 // Apply makes the device match a change.
-func (g *Gateway) Apply(ch Change) error {
+func (g *Gateway) Apply(ch peers.Change) error {
+	if err := g.apply(ch); err != nil {
+		return err
+	}
+	if g.opts.OnApplied != nil {
+		g.opts.OnApplied(ch)
+	}
+	return nil
+}
+
+func (g *Gateway) apply(ch peers.Change) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if ch.Snapshot {
-		if g.iface == nil || !g.iface.equal(ch.Interface) {
+		if g.iface == nil || !g.iface.Equal(ch.Interface) {
 			if err := g.recreate(ch.Interface); err != nil {
 				return err
 			}
 		}
-		want := make(map[wgkey.Key]Peer, len(ch.Peers))
-		for _, p := range ch.Peers {
-			want[p.PublicKey] = p
-		}
-		var ups []Peer
-		var rms []wgkey.Key
-		for k, p := range want {
-			if old, ok := g.peers[k]; !ok || !samePeer(old, p) {
-				ups = append(ups, p)
-			}
-		}
-		for k := range g.peers {
-			if _, ok := want[k]; !ok {
-				rms = append(rms, k)
-			}
-		}
-		return g.set(ups, rms)
+		// The device keeps the peers the snapshot keeps, and their
+		// handshakes: a reconnect to the server costs no tunnel.
+		return g.set(g.peers.Diff(peers.NewSet(ch.Peers)))
 	}
 	if g.dev == nil {
 		return errors.New("peer change before the first snapshot")
@@ -165,31 +130,24 @@ func (g *Gateway) Apply(ch Change) error {
 	return g.set(ch.Upserts, ch.Removes)
 }
 
-func samePeer(a, b Peer) bool {
-	return a.PublicKey == b.PublicKey && a.PresharedKey == b.PresharedKey && slices.Equal(a.AllowedIPs, b.AllowedIPs)
-}
-
-// set applies peer upserts and removals through the UAPI. A peer whose
-// pre-shared key changed is removed and added again, so no session keys
-// derived from the old key survive.
-func (g *Gateway) set(ups []Peer, rms []wgkey.Key) error {
+// set applies peer upserts and removals. A peer whose pre-shared key
+// changed is removed and added again, so no session keys derived from the
+// old key survive.
+func (g *Gateway) set(ups []peers.Peer, rms []wgkey.Key) error {
 	if len(ups) == 0 && len(rms) == 0 {
 		return nil
 	}
-	var b strings.Builder
+	var cfg uapi.Config
 	for _, k := range rms {
-		fmt.Fprintf(&b, "public_key=%s\nremove=true\n", k.Hex())
+		cfg.Peers = append(cfg.Peers, uapi.PeerConfig{PublicKey: k, Remove: true})
 	}
 	for _, p := range ups {
 		if old, ok := g.peers[p.PublicKey]; ok && old.PresharedKey != p.PresharedKey {
-			fmt.Fprintf(&b, "public_key=%s\nremove=true\n", p.PublicKey.Hex())
+			cfg.Peers = append(cfg.Peers, uapi.PeerConfig{PublicKey: p.PublicKey, Remove: true})
 		}
-		fmt.Fprintf(&b, "public_key=%s\npreshared_key=%s\nreplace_allowed_ips=true\n", p.PublicKey.Hex(), p.PresharedKey.Hex())
-		for _, a := range p.AllowedIPs {
-			fmt.Fprintf(&b, "allowed_ip=%s\n", a)
-		}
+		cfg.Peers = append(cfg.Peers, uapi.PeerConfig{PublicKey: p.PublicKey, PresharedKey: p.PresharedKey, ReplaceAllowedIPs: true, AllowedIPs: p.AllowedIPs})
 	}
-	if err := g.dev.IpcSet(b.String()); err != nil {
+	if err := g.dev.IpcSet(cfg.Encode()); err != nil {
 		return fmt.Errorf("configure WireGuard peers: %w", err)
 	}
 	for _, k := range rms {
@@ -205,7 +163,7 @@ func (g *Gateway) set(ups []Peer, rms []wgkey.Key) error {
 }
 
 // recreate replaces the device for a new interface.
-func (g *Gateway) recreate(iface Interface) error {
+func (g *Gateway) recreate(iface peers.Interface) error {
 	g.closeDevice()
 	mtu := iface.MTU
 	if mtu == 0 {
@@ -230,7 +188,7 @@ func (g *Gateway) recreate(iface Interface) error {
 		Errorf:   func(format string, args ...any) { g.log.Warn(fmt.Sprintf(format, args...), "component", "wireguard") },
 	}
 	dev := device.NewDevice(td, conn.NewDefaultBind(), logger)
-	if err := dev.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=%d\n", iface.PrivateKey.Hex(), iface.ListenPort)); err != nil {
+	if err := dev.IpcSet(uapi.Config{PrivateKey: iface.PrivateKey, ListenPort: iface.ListenPort}.Encode()); err != nil {
 		dev.Close()
 		return fmt.Errorf("configure WireGuard interface: %w", err)
 	}
@@ -241,7 +199,7 @@ func (g *Gateway) recreate(iface Interface) error {
 	g.dev, g.tun = dev, td
 	i := iface
 	g.iface = &i
-	g.peers = map[wgkey.Key]Peer{}
+	g.peers = peers.Set{}
 	g.sent = map[wgkey.Key]PeerStats{}
 	g.log.Info("gateway interface up", "location", iface.LocationID, "address", iface.Address, "port", iface.ListenPort, "mode", g.opts.Mode)
 	return nil
@@ -287,7 +245,19 @@ func (g *Gateway) stats() ([]PeerStats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read WireGuard statistics: %w", err)
 	}
-	return parseStats(raw)
+	d, err := uapi.ParseDevice(raw)
+	if err != nil {
+		return nil, fmt.Errorf("read WireGuard statistics: %w", err)
+	}
+	out := make([]PeerStats, 0, len(d.Peers))
+	for _, p := range d.Peers {
+		s := PeerStats{PublicKey: p.PublicKey, RxBytes: p.RxBytes, TxBytes: p.TxBytes, LatestHandshake: p.LatestHandshake}
+		if p.Endpoint.IsValid() {
+			s.Endpoint = p.Endpoint.String()
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // ChangedStats returns the peers whose statistics changed since the last
@@ -310,67 +280,24 @@ func (g *Gateway) ChangedStats() ([]PeerStats, error) {
 	return out, nil
 }
 
-// parseStats reads wireguard-go's UAPI "get" output.
-func parseStats(raw string) ([]PeerStats, error) {
-	var out []PeerStats
-	var cur *PeerStats
-	var sec, nsec int64
-	flush := func() {
-		if cur != nil {
-			if sec != 0 || nsec != 0 {
-				cur.LatestHandshake = time.Unix(sec, nsec).UTC()
-			}
-			out = append(out, *cur)
-		}
-		sec, nsec = 0, 0
+// ReportNow sends the statistics that changed since the last report; when
+// sending fails they are sent again next time.
+func (g *Gateway) ReportNow(ctx context.Context, report func(context.Context, []PeerStats) error) error {
+	stats, err := g.ChangedStats()
+	if err != nil || len(stats) == 0 {
+		return err
 	}
-	sc := bufio.NewScanner(strings.NewReader(raw))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "public_key":
-			flush()
-			key, err := keyFromHex(v)
-			if err != nil {
-				return nil, err
-			}
-			cur = &PeerStats{PublicKey: key}
-		case "endpoint":
-			if cur != nil {
-				cur.Endpoint = v
-			}
-		case "rx_bytes":
-			if cur != nil {
-				cur.RxBytes, _ = strconv.ParseUint(v, 10, 64)
-			}
-		case "tx_bytes":
-			if cur != nil {
-				cur.TxBytes, _ = strconv.ParseUint(v, 10, 64)
-			}
-		case "last_handshake_time_sec":
-			sec, _ = strconv.ParseInt(v, 10, 64)
-		case "last_handshake_time_nsec":
-			nsec, _ = strconv.ParseInt(v, 10, 64)
-		}
+	if err := report(ctx, stats); err != nil {
+		g.forget(stats)
+		return err
 	}
-	flush()
-	return out, sc.Err()
+	return nil
 }
 
-func keyFromHex(s string) (wgkey.Key, error) {
-	var k wgkey.Key
-	if len(s) != 64 {
-		return k, fmt.Errorf("bad key in WireGuard statistics")
+func (g *Gateway) forget(stats []PeerStats) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, s := range stats {
+		delete(g.sent, s.PublicKey)
 	}
-	for i := range k {
-		v, err := strconv.ParseUint(s[2*i:2*i+2], 16, 8)
-		if err != nil {
-			return k, fmt.Errorf("bad key in WireGuard statistics")
-		}
-		k[i] = byte(v)
-	}
-	return k, nil
 }

@@ -12,6 +12,7 @@ import (
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
 	"github.com/wicket-vpn/wicket/server/internal/gateway"
 	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
+	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
 
@@ -29,12 +30,12 @@ func TestKernelTUNGateway(t *testing.T) {
 	psk, _ := wgkey.NewPreshared()
 	port := gatewaytest.FreeUDPPort(t)
 	const name = "wkt-test0"
-	g := gateway.New(gateway.Options{Mode: gateway.TUN, TUNName: name, Log: testLog(t)})
+	g := gateway.New(gateway.Options{Mode: gateway.TUN, TUNName: name, Log: gatewaytest.Log(t)})
 	defer g.Close()
-	err := g.Apply(gateway.Change{Snapshot: true,
-		Interface: gateway.Interface{LocationID: "l", PrivateKey: srvKey, Address: netip.MustParsePrefix("10.213.0.1/24"), ListenPort: port, MTU: 1420,
+	err := g.Apply(peers.Change{Snapshot: true,
+		Interface: peers.Interface{LocationID: "l", PrivateKey: srvKey, Address: netip.MustParsePrefix("10.213.0.1/24"), ListenPort: port, MTU: 1420,
 			AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.213.0.0/24")}},
-		Peers: []gateway.Peer{{PublicKey: cliKey.Public(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.213.0.2/32")}, PresharedKey: psk}},
+		Peers: []peers.Peer{{PublicKey: cliKey.Public(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.213.0.2/32")}, PresharedKey: psk}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -41,7 +41,7 @@ func TestAddressFor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	loc := store.Location{ID: "l1", Name: "L", Address: "10.0.0.1/30", ListenPort: 1, Endpoint: "x:1", KeepaliveSeconds: 25, ThresholdSeconds: 300, MTU: 1420, PrivateKey: "k", PublicKey: "p"}
+	loc := store.Location{ID: "l1", Name: "L", Address: "10.0.0.1/30", ListenPort: 1, Endpoint: "x:1", KeepaliveSeconds: 25, PeerDisconnectThresholdSeconds: 300, MTU: 1420, PrivateKey: "k", PublicKey: "p"}
 	if err := st.CreateLocation(ctx, loc); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wicket-vpn/wicket/server/internal/fault"
+	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/server/internal/session"
 	"github.com/wicket-vpn/wicket/server/internal/store"
 	"github.com/wicket-vpn/wicket/server/internal/token"
@@ -242,18 +243,18 @@ func (s *Service) FollowGateway(ctx context.Context, gatewayToken string) (*Gate
 // is a snapshot. It fails with session.ErrLocationDeleted when the location
 // is gone, and with an Unauthenticated error once the token is revoked or
 // expired.
-func (g *GatewayStream) Next() (session.PeerChange, error) {
+func (g *GatewayStream) Next() (peers.Change, error) {
 	ch, err := g.sub.Next(g.ctx)
 	if err != nil {
 		if cause := context.Cause(g.ctx); g.ctx.Err() != nil && fault.KindOf(cause) == fault.Unauthenticated {
-			return session.PeerChange{}, cause
+			return peers.Change{}, cause
 		}
-		return session.PeerChange{}, err
+		return peers.Change{}, err
 	}
 	// Every change hands over keys. A revocation on another replica, or an
 	// expiry the timer has not seen yet, is found in the store: look first.
 	if _, err := g.s.recheckGateway(g.ctx, g.token.Hash); err != nil {
-		return session.PeerChange{}, err
+		return peers.Change{}, err
 	}
 	return ch, nil
 }

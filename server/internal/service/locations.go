@@ -23,26 +23,28 @@ import (
 const (
 	DefaultListenPort = 51820
 	DefaultKeepalive  = 25
-	DefaultThreshold  = 300
 	DefaultMTU        = 1420
+	// DefaultPeerDisconnectThresholdSeconds is the idle policy's default,
+	// for forms that offer it.
+	DefaultPeerDisconnectThresholdSeconds = session.DefaultPeerDisconnectThresholdSeconds
 )
 
 // LocationSpec is what an admin sets on a location. A nil MFA keeps the
 // current setting on update (off on create); zero numbers take defaults.
 type LocationSpec struct {
-	ID                string
-	Name              string
-	Address           string
-	ListenPort        int
-	Endpoint          string
-	AllowedIPs        []string
-	DNS               []string
-	KeepaliveSeconds  int
-	MFA               *bool
-	ThresholdSeconds  int
-	AllowedGroups     []string
-	MTU               int
-	MaxSessionSeconds int
+	ID                             string
+	Name                           string
+	Address                        string
+	ListenPort                     int
+	Endpoint                       string
+	AllowedIPs                     []string
+	DNS                            []string
+	KeepaliveSeconds               int
+	MFA                            *bool
+	PeerDisconnectThresholdSeconds int
+	AllowedGroups                  []string
+	MTU                            int
+	MaxSessionSeconds              int
 }
 
 func fieldErr(field, format string, args ...any) error {
@@ -152,13 +154,14 @@ func (s *Service) validate(spec LocationSpec, loc *store.Location) error {
 	if spec.MFA != nil {
 		mfaOn = *spec.MFA
 	}
-	threshold := spec.ThresholdSeconds
+	threshold := spec.PeerDisconnectThresholdSeconds
 	if threshold == 0 {
-		threshold = DefaultThreshold
+		threshold = DefaultPeerDisconnectThresholdSeconds
 	}
 	floor := int(s.cfg.MinThreshold / time.Second)
 	if mfaOn && threshold < floor {
-		return fieldErr("peer_disconnect_threshold_seconds", "must be at least %d s while Internal MFA is on; 300 s is the recommended minimum, with the gateway sending statistics every 30 s", floor)
+		return fieldErr("peer_disconnect_threshold_seconds", "must be at least %d s while Internal MFA is on; %d s is the recommended minimum, with the gateway sending statistics every 30 s",
+			floor, DefaultPeerDisconnectThresholdSeconds)
 	}
 	if threshold > 7*24*3600 {
 		return fieldErr("peer_disconnect_threshold_seconds", "at most one week (604800 s)")
@@ -183,7 +186,7 @@ func (s *Service) validate(spec LocationSpec, loc *store.Location) error {
 	}
 	loc.Name, loc.Address, loc.ListenPort, loc.Endpoint = name, strings.TrimSpace(spec.Address), port, endpoint
 	loc.AllowedIPs, loc.DNS, loc.KeepaliveSeconds, loc.MFA = allowed, dns, keepalive, mfaOn
-	loc.ThresholdSeconds, loc.AllowedGroups, loc.MTU, loc.MaxSessionSeconds = threshold, groups, mtu, spec.MaxSessionSeconds
+	loc.PeerDisconnectThresholdSeconds, loc.AllowedGroups, loc.MTU, loc.MaxSessionSeconds = threshold, groups, mtu, spec.MaxSessionSeconds
 	return nil
 }
 
@@ -286,7 +289,7 @@ func portFree(ctx context.Context, q *store.Q, loc store.Location) error {
 
 func describe(l store.Location) string {
 	return fmt.Sprintf("address=%s port=%d endpoint=%s allowed_ips=%s mfa=%t threshold=%ds groups=%s max_session=%ds",
-		l.Address, l.ListenPort, l.Endpoint, strings.Join(l.AllowedIPs, ","), l.MFA, l.ThresholdSeconds, strings.Join(l.AllowedGroups, ","), l.MaxSessionSeconds)
+		l.Address, l.ListenPort, l.Endpoint, strings.Join(l.AllowedIPs, ","), l.MFA, l.PeerDisconnectThresholdSeconds, strings.Join(l.AllowedGroups, ","), l.MaxSessionSeconds)
 }
 
 // UpdateLocation changes a location. Turning MFA on ends the location's

@@ -26,29 +26,29 @@ func IsUnavailable(err error) bool { return store.IsUnavailable(err) }
 // Location is one VPN location. Its private key stays sealed in the store;
 // gateways receive it through their peer stream.
 type Location struct {
-	ID                string
-	Name              string
-	Address           string
-	ListenPort        int
-	Endpoint          string
-	AllowedIPs        []string
-	DNS               []string
-	KeepaliveSeconds  int
-	MFA               bool
-	ThresholdSeconds  int
-	PublicKey         string
-	AllowedGroups     []string
-	ConfigVersion     uint64
-	MTU               int
-	MaxSessionSeconds int
-	CreatedAt         time.Time
+	ID                             string
+	Name                           string
+	Address                        string
+	ListenPort                     int
+	Endpoint                       string
+	AllowedIPs                     []string
+	DNS                            []string
+	KeepaliveSeconds               int
+	MFA                            bool
+	PeerDisconnectThresholdSeconds int
+	PublicKey                      string
+	AllowedGroups                  []string
+	ConfigVersion                  uint64
+	MTU                            int
+	MaxSessionSeconds              int
+	CreatedAt                      time.Time
 }
 
 func locationOf(l store.Location) Location {
 	return Location{
 		ID: l.ID, Name: l.Name, Address: l.Address, ListenPort: l.ListenPort, Endpoint: l.Endpoint,
 		AllowedIPs: l.AllowedIPs, DNS: l.DNS, KeepaliveSeconds: l.KeepaliveSeconds, MFA: l.MFA,
-		ThresholdSeconds: l.ThresholdSeconds, PublicKey: l.PublicKey, AllowedGroups: l.AllowedGroups,
+		PeerDisconnectThresholdSeconds: l.PeerDisconnectThresholdSeconds, PublicKey: l.PublicKey, AllowedGroups: l.AllowedGroups,
 		ConfigVersion: l.ConfigVersion, MTU: l.MTU, MaxSessionSeconds: l.MaxSessionSeconds, CreatedAt: l.CreatedAt,
 	}
 }

@@ -75,7 +75,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("the instance name %q %s", cfg.InstanceName, problem)
 	}
 	if cfg.MinThreshold == 0 {
-		cfg.MinThreshold = 120 * time.Second
+		cfg.MinThreshold = session.MinPeerDisconnectThreshold
 	}
 	if cfg.Mailer == nil {
 		cfg.Mailer = &mail.Sender{}

@@ -53,7 +53,7 @@ func newFixture(b *testing.B) *fixture {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if !loc.MFA || loc.ThresholdSeconds != 300 {
+	if !loc.MFA || loc.PeerDisconnectThresholdSeconds != 300 {
 		b.Fatalf("location = %+v", loc)
 	}
 	u := s.CreateUser("alice")

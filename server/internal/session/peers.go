@@ -3,29 +3,13 @@ package session
 import (
 	"context"
 	"errors"
-	"slices"
-	"strings"
 
+	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
 // ErrLocationDeleted ends a peer subscription whose location is gone.
 var ErrLocationDeleted = errors.New("location deleted")
-
-// PeerChange is what a gateway must do to match the desired peer set. A
-// snapshot replaces everything: the interface and the full peer set.
-type PeerChange struct {
-	Snapshot  bool
-	Interface Interface
-	Peers     []Peer // the full set, for a snapshot
-	Upserts   []Peer
-	Removes   []string // public keys
-}
-
-// Empty reports whether the change does nothing.
-func (c PeerChange) Empty() bool {
-	return !c.Snapshot && len(c.Upserts) == 0 && len(c.Removes) == 0
-}
 
 // PeerSub follows a location's desired peer set. It is level-triggered: on
 // every signal it recomputes the set from the store and returns the
@@ -35,8 +19,8 @@ type PeerSub struct {
 	m          *Manager
 	LocationID string
 	signal     chan struct{}
-	iface      *Interface
-	last       map[string]Peer
+	iface      *peers.Interface
+	last       peers.Set
 	// pending is the publication the last returned change reflects; it is
 	// acknowledged when the subscriber asks for the next change, which it
 	// does only after applying the last one.
@@ -164,23 +148,23 @@ func (s *PeerSub) poke() {
 
 // Next waits until the desired peer set differs from what was delivered and
 // returns the difference.
-func (s *PeerSub) Next(ctx context.Context) (PeerChange, error) {
+func (s *PeerSub) Next(ctx context.Context) (peers.Change, error) {
 	s.ack(s.pending)
 	for {
 		select {
 		case <-ctx.Done():
-			return PeerChange{}, ctx.Err()
+			return peers.Change{}, ctx.Err()
 		case <-s.signal:
 		}
 		gen := s.generation()
-		iface, peers, err := s.m.DesiredPeers(ctx, s.LocationID)
+		iface, list, err := s.m.DesiredPeers(ctx, s.LocationID)
 		if errors.Is(err, store.ErrNotFound) {
-			return PeerChange{}, ErrLocationDeleted
+			return peers.Change{}, ErrLocationDeleted
 		}
 		if err != nil {
-			return PeerChange{}, err
+			return peers.Change{}, err
 		}
-		ch := s.diff(iface, peers)
+		ch := s.diff(iface, list)
 		if !ch.Empty() {
 			s.pending = gen
 			return ch, nil
@@ -189,37 +173,15 @@ func (s *PeerSub) Next(ctx context.Context) (PeerChange, error) {
 	}
 }
 
-func (s *PeerSub) diff(iface Interface, peers []Peer) PeerChange {
-	want := make(map[string]Peer, len(peers))
-	for _, p := range peers {
-		want[p.PublicKey] = p
-	}
+// diff is the change from what was delivered last: a snapshot when the
+// interface is new, else the peers that changed.
+func (s *PeerSub) diff(iface peers.Interface, list []peers.Peer) peers.Change {
+	want := peers.NewSet(list)
 	defer func() { s.iface, s.last = &iface, want }()
-	if s.iface == nil || !sameInterface(*s.iface, iface) {
-		return PeerChange{Snapshot: true, Interface: iface, Peers: peers}
+	if s.iface == nil || !s.iface.Equal(iface) {
+		return peers.Change{Snapshot: true, Interface: iface, Peers: list}
 	}
-	var ch PeerChange
-	ch.Interface = iface
-	for k, p := range want {
-		if old, ok := s.last[k]; !ok || !samePeer(old, p) {
-			ch.Upserts = append(ch.Upserts, p)
-		}
-	}
-	for k := range s.last {
-		if _, ok := want[k]; !ok {
-			ch.Removes = append(ch.Removes, k)
-		}
-	}
-	slices.SortFunc(ch.Upserts, func(a, b Peer) int { return strings.Compare(a.PublicKey, b.PublicKey) })
-	slices.Sort(ch.Removes)
+	ch := peers.Change{Interface: iface}
+	ch.Upserts, ch.Removes = s.last.Diff(want)
 	return ch
-}
-
-func sameInterface(a, b Interface) bool {
-	return a.LocationID == b.LocationID && a.PrivateKey == b.PrivateKey && a.Address == b.Address &&
-		a.ListenPort == b.ListenPort && a.MTU == b.MTU && slices.Equal(a.AllowedIPs, b.AllowedIPs)
-}
-
-func samePeer(a, b Peer) bool {
-	return a.PublicKey == b.PublicKey && a.PresharedKey == b.PresharedKey && slices.Equal(a.AllowedIPs, b.AllowedIPs)
 }

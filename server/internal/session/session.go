@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -17,9 +18,11 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/clock"
 	"github.com/wicket-vpn/wicket/server/internal/ipam"
 	"github.com/wicket-vpn/wicket/server/internal/notify"
+	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/server/internal/seal"
 	"github.com/wicket-vpn/wicket/server/internal/store"
 	"github.com/wicket-vpn/wicket/shared/humantime"
+	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
 
 // End reasons share their numbers with the API's SessionEndReason.
@@ -77,7 +80,7 @@ func OpenString(s *seal.Sealer, sealed string, aad []byte) ([]byte, error) {
 func Message(reason int, loc store.Location) string {
 	switch reason {
 	case ReasonIdle:
-		return fmt.Sprintf("Disconnected after %s without traffic; connecting again needs MFA.", human(time.Duration(loc.ThresholdSeconds)*time.Second))
+		return fmt.Sprintf("Disconnected after %s without traffic; connecting again needs MFA.", human(peerDisconnectThreshold(loc)))
 	case ReasonClient:
 		return "Disconnected."
 	case ReasonAdmin:
@@ -221,53 +224,6 @@ func (m *Manager) EndWhere(ctx context.Context, f store.SessionFilter, reason in
 	return len(ended), nil
 }
 
-// Sweep ends every session of an MFA location that has been idle longer
-// than the location's threshold, and every session past the location's
-// maximum duration. Several replicas may sweep at once: a session ends once.
-func (m *Manager) Sweep(ctx context.Context) (int, error) {
-	now := m.clock.Now()
-	list, err := m.store.IdleCandidates(ctx, now)
-	if err != nil {
-		return 0, fmt.Errorf("find idle sessions: %w", err)
-	}
-	if len(list) == 0 {
-		return 0, nil
-	}
-	locs := map[string]store.Location{}
-	var ended []*Ended
-	err = m.store.InTx(ctx, func(q *store.Q) error {
-		ended = ended[:0]
-		for _, s := range list {
-			loc, ok := locs[s.LocationID]
-			if !ok {
-				l, err := q.LocationByID(ctx, s.LocationID)
-				if err != nil {
-					continue
-				}
-				loc, locs[s.LocationID] = l, l
-			}
-			reason := ReasonIdle
-			cutoff := now.Add(-time.Duration(loc.ThresholdSeconds) * time.Second)
-			if loc.MaxSessionSeconds > 0 && !s.AuthorizedAt.After(now.Add(-time.Duration(loc.MaxSessionSeconds)*time.Second)) {
-				reason, cutoff = ReasonMaxDuration, time.Time{}
-			}
-			e, err := m.endAt(ctx, q, s, loc, reason, "system", cutoff)
-			if err != nil {
-				return err
-			}
-			if e != nil {
-				ended = append(ended, e)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("end idle sessions: %w", err)
-	}
-	m.Announce(ended...)
-	return len(ended), nil
-}
-
 // Run sweeps every interval until ctx ends.
 func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
@@ -294,23 +250,6 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Peer is one WireGuard peer a location's gateway should have.
-type Peer struct {
-	PublicKey    string
-	AllowedIPs   []string
-	PresharedKey string // base64; empty for locations without MFA
-}
-
-// Interface is the WireGuard interface a location's gateway runs.
-type Interface struct {
-	LocationID string
-	PrivateKey string // base64
-	Address    string
-	ListenPort int
-	MTU        int
-	AllowedIPs []string
-}
-
 // Allowed reports whether a user with groups may use a location.
 func Allowed(loc store.Location, groups []string) bool {
 	if len(loc.AllowedGroups) == 0 {
@@ -327,17 +266,15 @@ func Allowed(loc store.Location, groups []string) bool {
 // DesiredPeers computes a location's peer set from the store: for an MFA
 // location, the devices with an active session, each with its session's
 // pre-shared key; otherwise every device whose user may use the location.
-func (m *Manager) DesiredPeers(ctx context.Context, locationID string) (Interface, []Peer, error) {
+func (m *Manager) DesiredPeers(ctx context.Context, locationID string) (peers.Interface, []peers.Peer, error) {
 	loc, err := m.store.LocationByID(ctx, locationID)
 	if err != nil {
-		return Interface{}, nil, err
+		return peers.Interface{}, nil, err
 	}
-	priv, err := OpenString(m.sealer, loc.PrivateKey, LocationKeyAAD(loc.ID))
+	iface, err := m.gatewayInterface(loc)
 	if err != nil {
-		return Interface{}, nil, fmt.Errorf("open key of location %s: %w", loc.Name, err)
+		return iface, nil, err
 	}
-	iface := Interface{LocationID: loc.ID, PrivateKey: base64.StdEncoding.EncodeToString(priv), Address: loc.Address,
-		ListenPort: loc.ListenPort, MTU: loc.MTU, AllowedIPs: loc.AllowedIPs}
 	devices, err := m.store.ListDevices(ctx)
 	if err != nil {
 		return iface, nil, err
@@ -350,7 +287,15 @@ func (m *Manager) DesiredPeers(ctx context.Context, locationID string) (Interfac
 	if err != nil {
 		return iface, nil, err
 	}
-	var peers []Peer
+	var list []peers.Peer
+	add := func(d store.Device, addr string, psk wgkey.Key) {
+		p, err := peerOf(d, addr, psk)
+		if err != nil {
+			m.log.Error("device left out of the location's peers", "location", loc.Name, "device", d.ID, "err", err)
+			return
+		}
+		list = append(list, p)
+	}
 	if loc.MFA {
 		active, err := m.store.ListSessions(ctx, store.SessionFilter{LocationID: loc.ID, ActiveOnly: true})
 		if err != nil {
@@ -362,14 +307,14 @@ func (m *Manager) DesiredPeers(ctx context.Context, locationID string) (Interfac
 			if !ok || addr == "" || s.PresharedKey == "" {
 				continue
 			}
-			psk, err := OpenString(m.sealer, s.PresharedKey, PSKAAD(s.ID))
-			if err != nil {
+			raw, err := OpenString(m.sealer, s.PresharedKey, PSKAAD(s.ID))
+			if err != nil || len(raw) != wgkey.KeyLen {
 				m.log.Error("cannot open a session's pre-shared key; leaving its peer out", "session", s.ID, "err", err)
 				continue
 			}
-			peers = append(peers, Peer{PublicKey: d.PublicKey, AllowedIPs: []string{addr}, PresharedKey: base64.StdEncoding.EncodeToString(psk)})
+			add(d, addr, wgkey.Key(raw))
 		}
-		return iface, peers, nil
+		return iface, list, nil
 	}
 	users, err := m.store.ListUsers(ctx)
 	if err != nil {
@@ -392,7 +337,53 @@ func (m *Manager) DesiredPeers(ctx context.Context, locationID string) (Interfac
 				continue
 			}
 		}
-		peers = append(peers, Peer{PublicKey: d.PublicKey, AllowedIPs: []string{addr}})
+		add(d, addr, wgkey.Key{})
 	}
-	return iface, peers, nil
+	return iface, list, nil
+}
+
+// gatewayInterface is the WireGuard interface a location's gateway runs.
+func (m *Manager) gatewayInterface(loc store.Location) (peers.Interface, error) {
+	priv, err := OpenString(m.sealer, loc.PrivateKey, LocationKeyAAD(loc.ID))
+	if err == nil && len(priv) != wgkey.KeyLen {
+		err = fmt.Errorf("%d bytes, not %d", len(priv), wgkey.KeyLen)
+	}
+	if err != nil {
+		return peers.Interface{}, fmt.Errorf("open key of location %s: %w", loc.Name, err)
+	}
+	addr, err := netip.ParsePrefix(loc.Address)
+	if err != nil {
+		return peers.Interface{}, fmt.Errorf("address of location %s: %w", loc.Name, err)
+	}
+	allowed, err := prefixes(loc.AllowedIPs)
+	if err != nil {
+		return peers.Interface{}, fmt.Errorf("allowed IPs of location %s: %w", loc.Name, err)
+	}
+	return peers.Interface{LocationID: loc.ID, PrivateKey: wgkey.Key(priv), Address: addr,
+		ListenPort: loc.ListenPort, MTU: loc.MTU, AllowedIPs: allowed}, nil
+}
+
+// peerOf is a device's peer at its tunnel address.
+func peerOf(d store.Device, addr string, psk wgkey.Key) (peers.Peer, error) {
+	pub, err := wgkey.Parse(d.PublicKey)
+	if err != nil {
+		return peers.Peer{}, fmt.Errorf("public key: %w", err)
+	}
+	a, err := netip.ParsePrefix(addr)
+	if err != nil {
+		return peers.Peer{}, fmt.Errorf("tunnel address: %w", err)
+	}
+	return peers.Peer{PublicKey: pub, AllowedIPs: []netip.Prefix{a}, PresharedKey: psk}, nil
+}
+
+func prefixes(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

@@ -9,33 +9,33 @@ import (
 
 // Location is one VPN location with its gateway interface.
 type Location struct {
-	ID                string
-	Name              string
-	Address           string
-	ListenPort        int
-	Endpoint          string
-	AllowedIPs        []string
-	DNS               []string
-	KeepaliveSeconds  int
-	MFA               bool
-	ThresholdSeconds  int
-	PrivateKey        string // sealed
-	PublicKey         string
-	AllowedGroups     []string
-	ConfigVersion     uint64
-	MTU               int
-	MaxSessionSeconds int
-	CreatedAt         time.Time
+	ID                             string
+	Name                           string
+	Address                        string
+	ListenPort                     int
+	Endpoint                       string
+	AllowedIPs                     []string
+	DNS                            []string
+	KeepaliveSeconds               int
+	MFA                            bool
+	PeerDisconnectThresholdSeconds int
+	PrivateKey                     string // sealed
+	PublicKey                      string
+	AllowedGroups                  []string
+	ConfigVersion                  uint64
+	MTU                            int
+	MaxSessionSeconds              int
+	CreatedAt                      time.Time
 }
 
-const locationCols = `id, name, address, listen_port, endpoint, allowed_ips, dns, keepalive_seconds, mfa_mode, threshold_seconds, private_key, public_key, allowed_groups, config_version, mtu, max_session_seconds, created_at`
+const locationCols = `id, name, address, listen_port, endpoint, allowed_ips, dns, keepalive_seconds, mfa_mode, peer_disconnect_threshold_seconds, private_key, public_key, allowed_groups, config_version, mtu, max_session_seconds, created_at`
 
 func scanLocation(sc interface{ Scan(...any) error }) (Location, error) {
 	var l Location
 	var allowed, dns, groups string
 	var mfa int
 	var version, created int64
-	err := sc.Scan(&l.ID, &l.Name, &l.Address, &l.ListenPort, &l.Endpoint, &allowed, &dns, &l.KeepaliveSeconds, &mfa, &l.ThresholdSeconds, &l.PrivateKey, &l.PublicKey, &groups, &version, &l.MTU, &l.MaxSessionSeconds, &created)
+	err := sc.Scan(&l.ID, &l.Name, &l.Address, &l.ListenPort, &l.Endpoint, &allowed, &dns, &l.KeepaliveSeconds, &mfa, &l.PeerDisconnectThresholdSeconds, &l.PrivateKey, &l.PublicKey, &groups, &version, &l.MTU, &l.MaxSessionSeconds, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return l, ErrNotFound
 	}
@@ -56,7 +56,7 @@ func mfaMode(b bool) int {
 // CreateLocation inserts a location; ErrConflict when the name is taken.
 func (q *Q) CreateLocation(ctx context.Context, l Location) error {
 	_, err := q.exec(ctx, `INSERT INTO locations (`+locationCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`,
-		l.ID, l.Name, l.Address, l.ListenPort, l.Endpoint, joinList(l.AllowedIPs), joinList(l.DNS), l.KeepaliveSeconds, mfaMode(l.MFA), l.ThresholdSeconds,
+		l.ID, l.Name, l.Address, l.ListenPort, l.Endpoint, joinList(l.AllowedIPs), joinList(l.DNS), l.KeepaliveSeconds, mfaMode(l.MFA), l.PeerDisconnectThresholdSeconds,
 		l.PrivateKey, l.PublicKey, joinList(l.AllowedGroups), int64(l.ConfigVersion), l.MTU, l.MaxSessionSeconds, ms(l.CreatedAt))
 	if isUnique(err) {
 		return ErrConflict
@@ -67,9 +67,9 @@ func (q *Q) CreateLocation(ctx context.Context, l Location) error {
 // UpdateLocation writes the editable columns and the new config version.
 func (q *Q) UpdateLocation(ctx context.Context, l Location) error {
 	r, err := q.exec(ctx, `UPDATE locations SET name=$2, address=$3, listen_port=$4, endpoint=$5, allowed_ips=$6, dns=$7, keepalive_seconds=$8, mfa_mode=$9,
-		threshold_seconds=$10, allowed_groups=$11, config_version=$12, mtu=$13, max_session_seconds=$14 WHERE id=$1`,
+		peer_disconnect_threshold_seconds=$10, allowed_groups=$11, config_version=$12, mtu=$13, max_session_seconds=$14 WHERE id=$1`,
 		l.ID, l.Name, l.Address, l.ListenPort, l.Endpoint, joinList(l.AllowedIPs), joinList(l.DNS), l.KeepaliveSeconds, mfaMode(l.MFA),
-		l.ThresholdSeconds, joinList(l.AllowedGroups), int64(l.ConfigVersion), l.MTU, l.MaxSessionSeconds)
+		l.PeerDisconnectThresholdSeconds, joinList(l.AllowedGroups), int64(l.ConfigVersion), l.MTU, l.MaxSessionSeconds)
 	if isUnique(err) {
 		return ErrConflict
 	}

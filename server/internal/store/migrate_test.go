@@ -103,7 +103,7 @@ func TestOpenFirstSchema(t *testing.T) {
 		t.Fatalf("device = %+v, %v", dev, err)
 	}
 	loc, err := s.LocationByID(ctx, "l1")
-	if err != nil || loc.Name != "Office" || loc.Endpoint != "vpn.example.com:51820" || loc.ThresholdSeconds != 300 || loc.MTU != 1420 {
+	if err != nil || loc.Name != "Office" || loc.Endpoint != "vpn.example.com:51820" || loc.PeerDisconnectThresholdSeconds != 300 || loc.MTU != 1420 {
 		t.Fatalf("location = %+v, %v", loc, err)
 	}
 	if a, err := s.AddressOf(ctx, "l1", "d1"); err != nil || a != "10.10.0.2" {

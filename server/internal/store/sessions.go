@@ -147,48 +147,23 @@ func (q *Q) EndSession(ctx context.Context, id string, reason int, at time.Time)
 	return rowsAffected(r) == 1, nil
 }
 
-// IdleCandidates returns the active sessions of MFA locations whose latest
-// handshake (or, before the first one, authorization) is older than the
-// location's threshold, and the sessions past the location's maximum
-// duration. It asks per location with the cutoff computed here, so each
-// query is a range scan of a partial index (max(a, b) < c exactly when
-// a < c and b < c).
-func (q *Q) IdleCandidates(ctx context.Context, now time.Time) ([]Session, error) {
-	locs, err := q.ListLocations(ctx)
-	if err != nil {
-		return nil, err
-	}
-	seen := map[string]bool{}
-	var out []Session
-	add := func(list []Session) {
-		for _, s := range list {
-			if !seen[s.ID] {
-				seen[s.ID] = true
-				out = append(out, s)
-			}
-		}
-	}
-	for _, l := range locs {
-		if l.MFA {
-			cutoff := ms(now.Add(-time.Duration(l.ThresholdSeconds) * time.Second))
-			list, err := q.sessions(ctx, `SELECT `+sessionCols+` FROM sessions
-				WHERE location_id=$1 AND ended_at=0 AND latest_handshake < $2 AND authorized_at < $2`, l.ID, cutoff)
-			if err != nil {
-				return nil, err
-			}
-			add(list)
-		}
-		if l.MaxSessionSeconds > 0 {
-			cutoff := ms(now.Add(-time.Duration(l.MaxSessionSeconds) * time.Second))
-			list, err := q.sessions(ctx, `SELECT `+sessionCols+` FROM sessions
-				WHERE location_id=$1 AND ended_at=0 AND authorized_at <= $2`, l.ID, cutoff)
-			if err != nil {
-				return nil, err
-			}
-			add(list)
-		}
-	}
-	return out, nil
+// idleBy is the store's one test of a session's idleness, with the cutoff
+// as $2: it is active, and its latest handshake and its authorization are
+// both before the cutoff. (max(a, b) < c exactly when a < c and b < c, so
+// listing is a range scan of a partial index.) Which cutoff applies is the
+// session package's to say.
+const idleBy = `ended_at = 0 AND latest_handshake < $2 AND authorized_at < $2`
+
+// IdleSessions returns the active sessions of a location whose latest
+// handshake and authorization are both before cutoff.
+func (q *Q) IdleSessions(ctx context.Context, locationID string, cutoff time.Time) ([]Session, error) {
+	return q.sessions(ctx, `SELECT `+sessionCols+` FROM sessions WHERE location_id=$1 AND `+idleBy, locationID, ms(cutoff))
+}
+
+// SessionsAuthorizedBy returns the active sessions of a location
+// authorized at or before t.
+func (q *Q) SessionsAuthorizedBy(ctx context.Context, locationID string, t time.Time) ([]Session, error) {
+	return q.sessions(ctx, `SELECT `+sessionCols+` FROM sessions WHERE location_id=$1 AND ended_at=0 AND authorized_at <= $2`, locationID, ms(t))
 }
 
 // RecordStats stores what a gateway reported for the active session of a
@@ -212,12 +187,12 @@ func (q *Q) RecordStats(ctx context.Context, locationID, publicKey string, hands
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// EndIdleSession ends an active session only if it is still idle: its
-// latest handshake and authorization are both before cutoff. A handshake
-// reported after the sweep looked keeps the session.
+// EndIdleSession ends an active session only if it is still idle at
+// cutoff (see IdleSessions): a handshake reported after the sweep looked
+// keeps the session.
 func (q *Q) EndIdleSession(ctx context.Context, id string, reason int, at, cutoff time.Time) (bool, error) {
-	r, err := q.exec(ctx, `UPDATE sessions SET ended_at=$2, end_reason=$3, state=$4, preshared_key='' WHERE id=$1 AND ended_at=0 AND latest_handshake < $5 AND authorized_at < $5`,
-		id, ms(at), reason, StateEnded, ms(cutoff))
+	r, err := q.exec(ctx, `UPDATE sessions SET ended_at=$3, end_reason=$4, state=$5, preshared_key='' WHERE id=$1 AND `+idleBy,
+		id, ms(cutoff), ms(at), reason, StateEnded)
 	if err != nil {
 		return false, err
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/wicket-vpn/wicket/server/internal/service"
@@ -91,8 +92,8 @@ func locationFields(f func(string) string, mfaOn bool, e errs) []fieldGroup {
 		}},
 		{Title: "MFA requirement", Intro: "With Internal MFA, every connection to this location needs a code from the user's authenticator app or email, and gets its own pre-shared key.", Fields: []formField{
 			{Name: "mfa", Label: "Internal MFA", Type: "checkbox", Checked: mfaOn, Hint: "Ask for a second factor on every connection."},
-			{Name: "peer_disconnect_threshold_seconds", Label: "Peer disconnect threshold (seconds)", Type: "number", Value: f("peer_disconnect_threshold_seconds"), Placeholder: "300", InputMode: "numeric",
-				Hint: "A connection with no handshake for this long is ended, and connecting again needs MFA. 300 s is the recommended minimum; the gateway should send statistics every 30 s."},
+			{Name: "peer_disconnect_threshold_seconds", Label: "Peer disconnect threshold (seconds)", Type: "number", Value: f("peer_disconnect_threshold_seconds"), Placeholder: defaultThreshold, InputMode: "numeric",
+				Hint: "A connection with no handshake for this long is ended, and connecting again needs MFA. " + defaultThreshold + " s is the recommended minimum; the gateway should send statistics every 30 s."},
 			{Name: "max_session_seconds", Label: "Maximum session length (seconds)", Type: "number", Value: f("max_session_seconds"), Placeholder: "0", InputMode: "numeric",
 				Hint: "After this long a connection ends even if in use. 0 or empty means no limit."},
 		}},
@@ -115,12 +116,15 @@ func allFields(groups []fieldGroup) []formField {
 	return out
 }
 
+// defaultThreshold is the idle policy's default threshold as the form shows it.
+var defaultThreshold = strconv.Itoa(service.DefaultPeerDisconnectThresholdSeconds)
+
 // storedValues reads a location as the form shows it.
 func storedValues(l service.Location) func(string) string {
 	vals := map[string]string{
 		"name": l.Name, "address": l.Address, "listen_port": itoa(l.ListenPort), "endpoint": l.Endpoint,
 		"allowed_ips": strings.Join(l.AllowedIPs, ", "), "dns": strings.Join(l.DNS, ", "), "mtu": itoa(l.MTU),
-		"keepalive_interval_seconds": itoa(l.KeepaliveSeconds), "peer_disconnect_threshold_seconds": itoa(l.ThresholdSeconds),
+		"keepalive_interval_seconds": itoa(l.KeepaliveSeconds), "peer_disconnect_threshold_seconds": itoa(l.PeerDisconnectThresholdSeconds),
 		"max_session_seconds": itoa(l.MaxSessionSeconds), "allowed_groups": strings.Join(l.AllowedGroups, ", "),
 	}
 	return func(k string) string { return vals[k] }
@@ -140,7 +144,7 @@ func specFrom(r *http.Request) (service.LocationSpec, error) {
 		dst   *int
 	}{
 		{"listen_port", &spec.ListenPort}, {"mtu", &spec.MTU}, {"keepalive_interval_seconds", &spec.KeepaliveSeconds},
-		{"peer_disconnect_threshold_seconds", &spec.ThresholdSeconds}, {"max_session_seconds", &spec.MaxSessionSeconds},
+		{"peer_disconnect_threshold_seconds", &spec.PeerDisconnectThresholdSeconds}, {"max_session_seconds", &spec.MaxSessionSeconds},
 	} {
 		v, err := atoi(n.field, f.Get(n.field))
 		if err != nil {
@@ -152,7 +156,7 @@ func specFrom(r *http.Request) (service.LocationSpec, error) {
 }
 
 func (h *handler) newLocationPage(w http.ResponseWriter, r *http.Request, v *visit) {
-	defaults := map[string]string{"peer_disconnect_threshold_seconds": "300"}
+	defaults := map[string]string{"peer_disconnect_threshold_seconds": defaultThreshold}
 	groups := locationFields(func(k string) string { return defaults[k] }, false, errs{})
 	h.render(w, r, v, "location", "New location", "overview", locationForm{Groups: groups})
 }

@@ -351,7 +351,7 @@ func TestLocationCreateEditDelete(t *testing.T) {
 		t.Fatal(locs)
 	}
 	l := locs[0]
-	if l.ListenPort != 51900 || !l.MFA || l.ThresholdSeconds != 600 || l.MaxSessionSeconds != 28800 || l.MTU != 1380 || l.KeepaliveSeconds != 20 ||
+	if l.ListenPort != 51900 || !l.MFA || l.PeerDisconnectThresholdSeconds != 600 || l.MaxSessionSeconds != 28800 || l.MTU != 1380 || l.KeepaliveSeconds != 20 ||
 		strings.Join(l.DNS, ",") != "10.40.0.1" || strings.Join(l.AllowedGroups, ",") != "staff,ops" {
 		t.Fatalf("stored %+v", l)
 	}

@@ -6,14 +6,11 @@ package gatewaytest
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,20 +21,14 @@ import (
 	"golang.zx2c4.com/wireguard/tun/netstack"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/shared/uapi"
+	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
 
 // Client is a WireGuard client tunnel on netstack.
 type Client struct {
 	Dev *device.Device
 	Net *netstack.Net
-}
-
-func hexKey(b64 string) (string, error) {
-	raw, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil || len(raw) != 32 {
-		return "", fmt.Errorf("bad key %q", b64)
-	}
-	return hex.EncodeToString(raw), nil
 }
 
 // NewClient brings a tunnel up with the device's private key (base64) and
@@ -63,32 +54,16 @@ func Start(privateKey string, tc *v1.TunnelConfig) (*Client, error) {
 	if mtu == 0 {
 		mtu = 1420
 	}
-	priv, err := hexKey(privateKey)
+	cfg, err := config(privateKey, tc)
 	if err != nil {
 		return nil, err
-	}
-	pub, err := hexKey(tc.ServerPublicKey)
-	if err != nil {
-		return nil, err
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "private_key=%s\npublic_key=%s\nendpoint=%s\n", priv, pub, tc.Endpoint)
-	if tc.PresharedKey != "" {
-		psk, err := hexKey(tc.PresharedKey)
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(&b, "preshared_key=%s\n", psk)
-	}
-	for _, a := range tc.AllowedIps {
-		fmt.Fprintf(&b, "allowed_ip=%s\n", a)
 	}
 	td, tnet, err := netstack.CreateNetTUN([]netip.Addr{addr.Addr()}, nil, mtu)
 	if err != nil {
 		return nil, err
 	}
 	dev := device.NewDevice(td, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
-	if err := dev.IpcSet(b.String()); err != nil {
+	if err := dev.IpcSet(cfg.Encode()); err != nil {
 		dev.Close()
 		return nil, err
 	}
@@ -97,6 +72,35 @@ func Start(privateKey string, tc *v1.TunnelConfig) (*Client, error) {
 		return nil, err
 	}
 	return &Client{Dev: dev, Net: tnet}, nil
+}
+
+// config is the device's configuration for the private key (base64) and
+// the server's tunnel config.
+func config(privateKey string, tc *v1.TunnelConfig) (uapi.Config, error) {
+	priv, err := wgkey.Parse(privateKey)
+	if err != nil {
+		return uapi.Config{}, fmt.Errorf("private key: %w", err)
+	}
+	peer := uapi.PeerConfig{}
+	if peer.PublicKey, err = wgkey.Parse(tc.ServerPublicKey); err != nil {
+		return uapi.Config{}, fmt.Errorf("server public key: %w", err)
+	}
+	if tc.PresharedKey != "" {
+		if peer.PresharedKey, err = wgkey.Parse(tc.PresharedKey); err != nil {
+			return uapi.Config{}, fmt.Errorf("pre-shared key: %w", err)
+		}
+	}
+	if peer.Endpoint, err = netip.ParseAddrPort(tc.Endpoint); err != nil {
+		return uapi.Config{}, fmt.Errorf("endpoint: %w", err)
+	}
+	for _, a := range tc.AllowedIps {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			return uapi.Config{}, fmt.Errorf("allowed IPs: %w", err)
+		}
+		peer.AllowedIPs = append(peer.AllowedIPs, p)
+	}
+	return uapi.Config{PrivateKey: priv, Peers: []uapi.PeerConfig{peer}}, nil
 }
 
 // Close takes the tunnel down (idempotent).
@@ -155,16 +159,11 @@ func (c *Client) Handshake() time.Time {
 	if err != nil {
 		return time.Time{}
 	}
-	var sec int64
-	for _, line := range strings.Split(raw, "\n") {
-		if v, ok := strings.CutPrefix(line, "last_handshake_time_sec="); ok {
-			fmt.Sscan(v, &sec)
-		}
-	}
-	if sec == 0 {
+	d, err := uapi.ParseDevice(raw)
+	if err != nil || len(d.Peers) == 0 {
 		return time.Time{}
 	}
-	return time.Unix(sec, 0)
+	return d.Peers[0].LatestHandshake
 }
 
 // DialTCP opens a TCP connection through the tunnel.

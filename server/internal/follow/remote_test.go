@@ -1,4 +1,4 @@
-package gateway_test
+package follow_test
 
 import (
 	"context"
@@ -7,15 +7,17 @@ import (
 	"time"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/server/internal/follow"
 	"github.com/wicket-vpn/wicket/server/internal/gateway"
 	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
+	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
 )
 
 // startRemote runs a standalone gateway against the harness over HTTPS.
-func startRemote(t *testing.T, s *servertest.Server, token string, a *applied) (r *gateway.Remote, stop func()) {
-	r = gateway.NewRemote(gateway.RemoteOptions{
-		Options:   gateway.Options{Mode: gateway.Netstack, Log: testLog(t), OnApplied: a.hook},
+func startRemote(t *testing.T, s *servertest.Server, token string, a *applied) (r *follow.Remote, stop func()) {
+	r = follow.NewRemote(follow.RemoteOptions{
+		Options:   gateway.Options{Mode: gateway.Netstack, Log: gatewaytest.Log(t), OnApplied: a.hook},
 		HTTP:      s.HTTP,
 		ServerURL: s.URL, Token: token, StatsInterval: time.Hour,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
@@ -37,8 +39,8 @@ func startRemote(t *testing.T, s *servertest.Server, token string, a *applied) (
 	return r, stop
 }
 
-func isSnapshotWith(key string) func(gateway.Change) bool {
-	return func(c gateway.Change) bool {
+func isSnapshotWith(key string) func(peers.Change) bool {
+	return func(c peers.Change) bool {
 		if !c.Snapshot {
 			return false
 		}
@@ -76,7 +78,7 @@ func TestStandaloneGatewayOverHTTPSSurvivesRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.waitFor(t, "the session's peer", func(c gateway.Change) bool {
+	a.waitFor(t, "the session's peer", func(c peers.Change) bool {
 		return len(c.Upserts) == 1 && c.Upserts[0].PublicKey.String() == d.PublicKey
 	})
 	c := gatewaytest.NewClient(t, d.PrivateKey, fin.Msg.Tunnel)
@@ -112,7 +114,7 @@ func TestStandaloneGatewayOverHTTPSSurvivesRestarts(t *testing.T) {
 	if _, err := s.Admin.DisconnectSession(ctx, servertest.Req(s.AdminToken(), &v1.DisconnectSessionRequest{SessionId: fin.Msg.SessionId})); err != nil {
 		t.Fatal(err)
 	}
-	a2.waitFor(t, "the peer's removal", func(c gateway.Change) bool { return len(c.Removes) == 1 && c.Removes[0].String() == d.PublicKey })
+	a2.waitFor(t, "the peer's removal", func(c peers.Change) bool { return len(c.Removes) == 1 && c.Removes[0].String() == d.PublicKey })
 	if err := c2.Ping(pingCtx(t, time.Second), "10.10.0.1"); err == nil {
 		t.Fatal("ping answered after the admin ended the session")
 	}
@@ -120,7 +122,7 @@ func TestStandaloneGatewayOverHTTPSSurvivesRestarts(t *testing.T) {
 
 func TestStandaloneGatewayWithWrongTokenStops(t *testing.T) {
 	s := servertest.New(t)
-	r := gateway.NewRemote(gateway.RemoteOptions{Options: gateway.Options{Log: testLog(t)}, HTTP: s.HTTP, ServerURL: s.URL, Token: "wgt_nope"})
+	r := follow.NewRemote(follow.RemoteOptions{Options: gateway.Options{Log: gatewaytest.Log(t)}, HTTP: s.HTTP, ServerURL: s.URL, Token: "wgt_nope"})
 	err := r.Run(servertest.Ctx(t))
 	if err == nil {
 		t.Fatal("a gateway with an unknown token kept running")

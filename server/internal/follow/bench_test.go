@@ -1,9 +1,9 @@
-package gateway_test
+package follow_test
 
 // Benchmarks for the design's tunnel targets, each measured beside a bare
 // pair of wireguard-go netstack devices in the same run (the yardstick):
 //
-//	go test -run '^$' -bench . ./server/internal/gateway/
+//	go test -run '^$' -bench . ./server/internal/follow/
 //
 // Both pin their sample counts instead of following b.N, so one run gives
 // percentiles over enough samples; their ns/op is per sample.
@@ -28,9 +28,12 @@ import (
 	"golang.zx2c4.com/wireguard/tun/netstack"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/server/internal/follow"
 	"github.com/wicket-vpn/wicket/server/internal/gateway"
 	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
+	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
+	"github.com/wicket-vpn/wicket/shared/uapi"
 	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
 
@@ -49,16 +52,20 @@ const (
 // appliedLog records when the embedded gateway applied each pre-shared key.
 type appliedLog struct {
 	mu       sync.Mutex
-	snapshot bool
+	snapshot chan struct{} // closed by the first snapshot
 	at       map[string]time.Time
 }
 
-func (a *appliedLog) hook(c gateway.Change) {
+func (a *appliedLog) hook(c peers.Change) {
 	now := time.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if c.Snapshot {
-		a.snapshot = true
+		select {
+		case <-a.snapshot:
+		default:
+			close(a.snapshot)
+		}
 	}
 	for _, p := range append(c.Peers, c.Upserts...) {
 		if _, ok := a.at[p.PresharedKey.String()]; !ok {
@@ -74,18 +81,12 @@ func (a *appliedLog) when(psk string) (time.Time, bool) {
 	return t, ok
 }
 
-func (a *appliedLog) ready() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.snapshot
-}
-
 // benchEnv is a harness server with one MFA location served by the embedded
 // netstack gateway, and one user with TOTP and an enrolled device.
 type benchEnv struct {
 	s       *servertest.Server
 	loc     *v1.Location
-	emb     *gateway.Embedded
+	emb     *follow.Embedded
 	applied *appliedLog
 	u       *servertest.User
 	d       *servertest.Device
@@ -113,8 +114,8 @@ func newBenchEnv(b *testing.B, labels context.Context) *benchEnv {
 	port := gatewaytest.FreeUDPPort(b)
 	loc := s.CreateLocation(&v1.Location{Name: "Office", ListenPort: uint32(port), Endpoint: "127.0.0.1:" + strconv.Itoa(port),
 		MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL, AllowedIps: []string{"10.10.0.0/24", "10.99.0.0/24"}, PeerDisconnectThresholdSeconds: 300})
-	e := &benchEnv{s: s, loc: loc, applied: &appliedLog{at: map[string]time.Time{}}}
-	e.emb = gateway.NewEmbedded(s.Svc, gateway.Options{Mode: gateway.Netstack, Log: slog.New(slog.DiscardHandler), Dial: loopbackDial, OnApplied: e.applied.hook}, time.Hour)
+	e := &benchEnv{s: s, loc: loc, applied: &appliedLog{snapshot: make(chan struct{}), at: map[string]time.Time{}}}
+	e.emb = follow.NewEmbedded(s.Svc, gateway.Options{Mode: gateway.Netstack, Log: slog.New(slog.DiscardHandler), Dial: loopbackDial, OnApplied: e.applied.hook}, time.Hour)
 	ctx, cancel := context.WithCancel(labels) // the gateway's goroutines inherit the profile labels
 	done := make(chan struct{})
 	go func() { e.emb.Run(ctx); close(done) }()
@@ -122,12 +123,10 @@ func newBenchEnv(b *testing.B, labels context.Context) *benchEnv {
 	e.u = s.CreateUser("alice")
 	s.EnableTOTP(e.u)
 	e.d = s.Enroll(e.u, "laptop")
-	deadline := time.Now().Add(10 * time.Second)
-	for !e.applied.ready() {
-		if time.Now().After(deadline) {
-			b.Fatal("the gateway never applied its first snapshot")
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-e.applied.snapshot:
+	case <-time.After(10 * time.Second):
+		b.Fatal("the gateway never applied its first snapshot")
 	}
 	return e
 }
@@ -187,7 +186,7 @@ func newBarePair(b *testing.B, mtu int) *barePair {
 	dev := device.NewDevice(td, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
 	b.Cleanup(dev.Close)
 	port := gatewaytest.FreeUDPPort(b)
-	if err := dev.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=%d\n", serverKey.Hex(), port)); err != nil {
+	if err := dev.IpcSet(uapi.Config{PrivateKey: serverKey, ListenPort: port}.Encode()); err != nil {
 		b.Fatal(err)
 	}
 	if err := dev.Up(); err != nil {
@@ -203,9 +202,11 @@ func (p *barePair) newSession() (*v1.TunnelConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := fmt.Sprintf("public_key=%s\nremove=true\npublic_key=%s\npreshared_key=%s\nreplace_allowed_ips=true\nallowed_ip=%s/32\n",
-		p.clientPub.Hex(), p.clientPub.Hex(), psk.Hex(), bareClient)
-	if err := p.dev.IpcSet(cfg); err != nil {
+	cfg := uapi.Config{Peers: []uapi.PeerConfig{
+		{PublicKey: p.clientPub, Remove: true},
+		{PublicKey: p.clientPub, PresharedKey: psk, ReplaceAllowedIPs: true, AllowedIPs: []netip.Prefix{netip.MustParsePrefix(bareClient + "/32")}},
+	}}
+	if err := p.dev.IpcSet(cfg.Encode()); err != nil {
 		return nil, err
 	}
 	return &v1.TunnelConfig{Address: bareClient + "/32", ServerPublicKey: p.serverPub, Endpoint: "127.0.0.1:" + strconv.Itoa(p.port),

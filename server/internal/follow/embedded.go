@@ -1,4 +1,8 @@
-package gateway
+// Package follow feeds gateway drivers the peer changes of their location:
+// Embedded runs a gateway per location inside wicketd, wired to the session
+// manager in process; Remote is the standalone `wicketd gateway`, following
+// GatewayService over the network. Both report the peers' statistics back.
+package follow
 
 import (
 	"context"
@@ -7,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wicket-vpn/wicket/server/internal/gateway"
 	"github.com/wicket-vpn/wicket/server/internal/service"
 	"github.com/wicket-vpn/wicket/server/internal/session"
 )
@@ -15,12 +20,12 @@ import (
 // session manager in process instead of over GatewayService.
 type Embedded struct {
 	svc   *service.Service
-	opts  Options
+	opts  gateway.Options
 	stats time.Duration
 
 	mu       sync.Mutex
 	running  map[string]*embeddedLoc
-	gateways map[string]*Gateway
+	gateways map[string]*gateway.Gateway
 }
 
 type embeddedLoc struct {
@@ -29,18 +34,18 @@ type embeddedLoc struct {
 }
 
 // NewEmbedded prepares embedded gateways reporting stats every interval.
-func NewEmbedded(svc *service.Service, opts Options, statsInterval time.Duration) *Embedded {
+func NewEmbedded(svc *service.Service, opts gateway.Options, statsInterval time.Duration) *Embedded {
 	if statsInterval <= 0 {
 		statsInterval = 30 * time.Second
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Embedded{svc: svc, opts: opts, stats: statsInterval, running: map[string]*embeddedLoc{}, gateways: map[string]*Gateway{}}
+	return &Embedded{svc: svc, opts: opts, stats: statsInterval, running: map[string]*embeddedLoc{}, gateways: map[string]*gateway.Gateway{}}
 }
 
 // Gateway returns the running gateway of a location, or nil.
-func (e *Embedded) Gateway(locationID string) *Gateway {
+func (e *Embedded) Gateway(locationID string) *gateway.Gateway {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.gateways[locationID]
@@ -89,7 +94,7 @@ func (e *Embedded) reconcile(ctx context.Context) error {
 		lctx, cancel := context.WithCancel(ctx)
 		r := &embeddedLoc{cancel: cancel, done: make(chan struct{})}
 		e.running[id] = r
-		g := New(e.opts)
+		g := gateway.New(e.opts)
 		e.gateways[id] = g
 		go func() {
 			defer close(r.done)
@@ -111,7 +116,7 @@ func (e *Embedded) stopAll() {
 }
 
 // serve follows one location's peer set and reports its statistics.
-func (e *Embedded) serve(ctx context.Context, loc service.Location, g *Gateway) {
+func (e *Embedded) serve(ctx context.Context, loc service.Location, g *gateway.Gateway) {
 	log := e.opts.Log.With("location", loc.Name)
 	defer func() {
 		g.Close()
@@ -127,7 +132,7 @@ func (e *Embedded) serve(ctx context.Context, loc service.Location, g *Gateway) 
 	sctx, stopStats := context.WithCancel(ctx)
 	go func() {
 		defer close(statsDone)
-		ReportLoop(sctx, g, e.stats, func(ctx context.Context, stats []PeerStats) error {
+		reportLoop(sctx, g, e.stats, func(ctx context.Context, stats []gateway.PeerStats) error {
 			return e.svc.ReportStats(ctx, loc, toServiceStats(stats))
 		}, log)
 	}()
@@ -141,22 +146,13 @@ func (e *Embedded) serve(ctx context.Context, loc service.Location, g *Gateway) 
 			log.Error("read peer set", "err", err)
 			return
 		}
-		c, err := FromSession(ch)
-		if err != nil {
-			log.Error("bad peer set", "err", err)
-			continue
-		}
-		if err := g.Apply(c); err != nil {
+		if err := g.Apply(ch); err != nil {
 			log.Error("apply peer set", "err", err)
-			continue
-		}
-		if e.opts.OnApplied != nil {
-			e.opts.OnApplied(c)
 		}
 	}
 }
 
-func toServiceStats(stats []PeerStats) []service.PeerStat {
+func toServiceStats(stats []gateway.PeerStats) []service.PeerStat {
 	out := make([]service.PeerStat, 0, len(stats))
 	for _, s := range stats {
 		out = append(out, service.PeerStat{PublicKey: s.PublicKey.String(), Endpoint: s.Endpoint, RxBytes: s.RxBytes, TxBytes: s.TxBytes, LatestHandshake: s.LatestHandshake})
@@ -164,10 +160,8 @@ func toServiceStats(stats []PeerStats) []service.PeerStat {
 	return out
 }
 
-// ReportLoop sends the changed peer statistics every interval until ctx ends.
-func ReportLoop(ctx context.Context, g *Gateway, interval time.Duration, report func(context.Context, []PeerStats) error, log interface {
-	Warn(string, ...any)
-}) {
+// reportLoop sends the changed peer statistics every interval until ctx ends.
+func reportLoop(ctx context.Context, g *gateway.Gateway, interval time.Duration, report func(context.Context, []gateway.PeerStats) error, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -179,27 +173,5 @@ func ReportLoop(ctx context.Context, g *Gateway, interval time.Duration, report 
 		if err := g.ReportNow(ctx, report); err != nil {
 			log.Warn("report peer statistics", "err", err)
 		}
-	}
-}
-
-// ReportNow sends the statistics that changed since the last report; when
-// sending fails they are sent again next time.
-func (g *Gateway) ReportNow(ctx context.Context, report func(context.Context, []PeerStats) error) error {
-	stats, err := g.ChangedStats()
-	if err != nil || len(stats) == 0 {
-		return err
-	}
-	if err := report(ctx, stats); err != nil {
-		g.forget(stats)
-		return err
-	}
-	return nil
-}
-
-func (g *Gateway) forget(stats []PeerStats) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, s := range stats {
-		delete(g.sent, s.PublicKey)
 	}
 }

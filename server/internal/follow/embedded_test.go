@@ -1,12 +1,10 @@
-package gateway_test
+package follow_test
 
 import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,8 +13,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/server/internal/follow"
 	"github.com/wicket-vpn/wicket/server/internal/gateway"
 	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
+	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
 	"github.com/wicket-vpn/wicket/server/internal/service"
 )
@@ -24,15 +24,15 @@ import (
 // applied collects the changes a gateway applied, so tests wait for them.
 type applied struct {
 	mu sync.Mutex
-	ch chan gateway.Change
+	ch chan peers.Change
 }
 
-func newApplied() *applied { return &applied{ch: make(chan gateway.Change, 64)} }
+func newApplied() *applied { return &applied{ch: make(chan peers.Change, 64)} }
 
-func (a *applied) hook(c gateway.Change) { a.ch <- c }
+func (a *applied) hook(c peers.Change) { a.ch <- c }
 
 // waitFor returns once a change satisfying ok was applied.
-func (a *applied) waitFor(t *testing.T, what string, ok func(gateway.Change) bool) {
+func (a *applied) waitFor(t *testing.T, what string, ok func(peers.Change) bool) {
 	t.Helper()
 	timeout := time.After(15 * time.Second)
 	for {
@@ -50,7 +50,7 @@ func (a *applied) waitFor(t *testing.T, what string, ok func(gateway.Change) boo
 type env struct {
 	s       *servertest.Server
 	loc     *v1.Location
-	emb     *gateway.Embedded
+	emb     *follow.Embedded
 	applied *applied
 	u       *servertest.User
 	d       *servertest.Device
@@ -95,7 +95,7 @@ func newEnv(t *testing.T, mfa bool) *env {
 	loc := s.CreateLocation(&v1.Location{Name: "Office", ListenPort: uint32(port), Endpoint: "127.0.0.1:" + strconv.Itoa(port),
 		MfaMode: mode, AllowedIps: []string{"10.10.0.0/24", "10.99.0.0/24"}, PeerDisconnectThresholdSeconds: 300})
 	e := &env{s: s, loc: loc, applied: newApplied(), dials: &dialLog{}}
-	e.emb = gateway.NewEmbedded(s.Svc, gateway.Options{Mode: gateway.Netstack, Log: testLog(t), Dial: e.dials.dial, OnApplied: e.applied.hook}, time.Hour)
+	e.emb = follow.NewEmbedded(s.Svc, gateway.Options{Mode: gateway.Netstack, Log: gatewaytest.Log(t), Dial: e.dials.dial, OnApplied: e.applied.hook}, time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.emb.Run(ctx); close(done) }()
@@ -123,7 +123,7 @@ func (e *env) finishMFA(t *testing.T) *v1.FinishMfaResponse {
 
 func (e *env) waitPeer(t *testing.T, present bool) {
 	t.Helper()
-	e.applied.waitFor(t, "the device's peer change", func(gateway.Change) bool {
+	e.applied.waitFor(t, "the device's peer change", func(peers.Change) bool {
 		g := e.emb.Gateway(e.loc.Id)
 		if g == nil {
 			return false
@@ -179,7 +179,7 @@ func TestOldOrWrongPresharedKeyGetsNoHandshake(t *testing.T) {
 	old := e.finishMFA(t)
 	e.waitPeer(t, true)
 	fresh := e.finishMFA(t) // replaces the first session with a new key
-	e.applied.waitFor(t, "the new pre-shared key", func(c gateway.Change) bool {
+	e.applied.waitFor(t, "the new pre-shared key", func(c peers.Change) bool {
 		for _, p := range c.Upserts {
 			if p.PresharedKey.String() == fresh.Tunnel.PresharedKey {
 				return true
@@ -319,18 +319,6 @@ func TestTCPForwardingInsideAllowedIPsOnly(t *testing.T) {
 		}
 	}
 }
-
-func testLog(t *testing.T) *slog.Logger {
-	level := slog.LevelWarn
-	if os.Getenv("WICKET_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(tw{t}, &slog.HandlerOptions{Level: level}))
-}
-
-type tw struct{ t *testing.T }
-
-func (w tw) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 func TestDeadGatewayDoesNotBlockMFA(t *testing.T) {
 	e := newEnv(t, true)

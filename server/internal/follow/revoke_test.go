@@ -1,4 +1,4 @@
-package gateway_test
+package follow_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/server/internal/follow"
 	"github.com/wicket-vpn/wicket/server/internal/gateway"
 	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
@@ -19,8 +20,8 @@ import (
 // runRemote runs a standalone gateway over HTTPS and returns what its Run
 // ends with.
 func runRemote(t *testing.T, s *servertest.Server, token string, a *applied) <-chan error {
-	r := gateway.NewRemote(gateway.RemoteOptions{
-		Options:   gateway.Options{Mode: gateway.Netstack, Log: testLog(t), OnApplied: a.hook},
+	r := follow.NewRemote(follow.RemoteOptions{
+		Options:   gateway.Options{Mode: gateway.Netstack, Log: gatewaytest.Log(t), OnApplied: a.hook},
 		HTTP:      s.HTTP,
 		ServerURL: s.URL, Token: token, StatsInterval: time.Hour,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,

@@ -1,4 +1,4 @@
-package gateway
+package follow
 
 import (
 	"context"
@@ -8,16 +8,16 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
 	"github.com/wicket-vpn/wicket/proto/gen/wicket/v1/wicketv1connect"
+	"github.com/wicket-vpn/wicket/server/internal/gateway"
 )
 
 // RemoteOptions configure a standalone gateway talking to wicketd over
 // GatewayService.
 type RemoteOptions struct {
-	Options
+	gateway.Options
 	HTTP          *http.Client
 	ServerURL     string
 	Token         string
@@ -31,7 +31,7 @@ type RemoteOptions struct {
 // its peers while the server is away, and reports statistics.
 type Remote struct {
 	opts RemoteOptions
-	gw   *Gateway
+	gw   *gateway.Gateway
 	rpc  wicketv1connect.GatewayServiceClient
 }
 
@@ -52,11 +52,11 @@ func NewRemote(o RemoteOptions) *Remote {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Remote{opts: o, gw: New(o.Options), rpc: wicketv1connect.NewGatewayServiceClient(o.HTTP, o.ServerURL)}
+	return &Remote{opts: o, gw: gateway.New(o.Options), rpc: wicketv1connect.NewGatewayServiceClient(o.HTTP, o.ServerURL)}
 }
 
 // Gateway returns the device manager.
-func (r *Remote) Gateway() *Gateway { return r.gw }
+func (r *Remote) Gateway() *gateway.Gateway { return r.gw }
 
 // Run serves until ctx ends or the server says the token is not valid.
 func (r *Remote) Run(ctx context.Context) error {
@@ -65,7 +65,7 @@ func (r *Remote) Run(ctx context.Context) error {
 	statsDone := make(chan struct{})
 	go func() {
 		defer close(statsDone)
-		ReportLoop(ctx, r.gw, r.opts.StatsInterval, r.report, r.opts.Log)
+		reportLoop(ctx, r.gw, r.opts.StatsInterval, r.report, r.opts.Log)
 	}()
 	defer func() { cancel(); <-statsDone }()
 	backoff := r.opts.MinBackoff
@@ -100,7 +100,7 @@ func (r *Remote) follow(ctx context.Context) (synced bool, err error) {
 	}
 	defer stream.Close()
 	for stream.Receive() {
-		ch, err := FromProto(stream.Msg())
+		ch, err := changeFromProto(stream.Msg())
 		if err != nil {
 			r.opts.Log.Error("bad peer change from the server", "err", err)
 			continue
@@ -112,9 +112,6 @@ func (r *Remote) follow(ctx context.Context) (synced bool, err error) {
 		if ch.Snapshot {
 			synced = true
 			r.opts.Log.Info("peer set synchronised", "peers", len(ch.Peers))
-		}
-		if r.opts.OnApplied != nil {
-			r.opts.OnApplied(ch)
 		}
 	}
 	if err := stream.Err(); err != nil {
@@ -129,17 +126,10 @@ func (r *Remote) follow(ctx context.Context) (synced bool, err error) {
 // five calls.
 const reportBatch = 2000
 
-func (r *Remote) report(ctx context.Context, stats []PeerStats) error {
+func (r *Remote) report(ctx context.Context, stats []gateway.PeerStats) error {
 	for len(stats) > 0 {
 		n := min(len(stats), reportBatch)
-		req := &v1.ReportStatsRequest{GatewayToken: r.opts.Token}
-		for _, s := range stats[:n] {
-			ps := &v1.PeerStats{PublicKey: s.PublicKey.String(), Endpoint: s.Endpoint, RxBytes: s.RxBytes, TxBytes: s.TxBytes}
-			if !s.LatestHandshake.IsZero() {
-				ps.LatestHandshake = timestamppb.New(s.LatestHandshake)
-			}
-			req.Stats = append(req.Stats, ps)
-		}
+		req := &v1.ReportStatsRequest{GatewayToken: r.opts.Token, Stats: statsToProto(stats[:n])}
 		if _, err := r.rpc.ReportStats(ctx, connect.NewRequest(req)); err != nil {
 			return err
 		}
