@@ -23,7 +23,6 @@ import (
 
 // applied collects the changes a gateway applied, so tests wait for them.
 type applied struct {
-	mu sync.Mutex
 	ch chan peers.Change
 }
 
