@@ -151,7 +151,7 @@ func TestCLIEnrollStatusConnect(t *testing.T) {
 	}
 	err = wait()
 	var ee *exitError
-	if !errors.As(err, &ee) || ee.code != exitSessionEnded || !strings.Contains(ee.msg, "without traffic") {
+	if !errors.As(err, &ee) || ee.code != exitSessionEnded || !strings.Contains(ee.msg, "no traffic from your device") {
 		t.Fatalf("connect ended with %v", err)
 	}
 	t.Logf("idle disconnect printed: %s", ee.msg)

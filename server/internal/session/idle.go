@@ -9,7 +9,8 @@ import (
 )
 
 // The idle policy. A session of an MFA location whose last activity (its
-// latest handshake; before any, its authorization) is older than the
+// latest handshake, or the last report in which the bytes received from
+// its client grew; before any, its authorization) is older than the
 // location's peer disconnect threshold is idle and ends; so does any
 // session older than the location's maximum duration, in use or not. The
 // store only answers for a given cutoff; the cutoffs are decided here.

@@ -80,7 +80,7 @@ func OpenString(s *seal.Sealer, sealed string, aad []byte) ([]byte, error) {
 func Message(reason int, loc store.Location) string {
 	switch reason {
 	case ReasonIdle:
-		return fmt.Sprintf("Disconnected after %s without traffic; connecting again needs MFA.", human(peerDisconnectThreshold(loc)))
+		return fmt.Sprintf("Disconnected: no traffic from your device for %s; connecting again needs MFA.", human(peerDisconnectThreshold(loc)))
 	case ReasonClient:
 		return "Disconnected."
 	case ReasonAdmin:

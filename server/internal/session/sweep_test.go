@@ -96,7 +96,7 @@ func TestMaxDurationEndsSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Clock.Advance(3599 * time.Second)
-	if _, err := st.RecordStats(ctx, l.Id, d.PublicKey, s.Clock.Now(), 10, 10, "127.0.0.1:1"); err != nil {
+	if _, err := st.RecordStats(ctx, l.Id, d.PublicKey, s.Clock.Now(), 10, 10, "127.0.0.1:1", s.Clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.Svc.Sessions.Sweep(ctx); err != nil || n != 0 {

@@ -27,7 +27,10 @@ type Session struct {
 	PresharedKey    string // sealed; empty for locations without MFA
 	AuthorizedAt    time.Time
 	LatestHandshake time.Time
-	RxBytes         uint64
+	// LastActivity is the latest handshake or the time of the last report
+	// in which the bytes received from the client grew.
+	LastActivity time.Time
+	RxBytes      uint64
 	TxBytes         uint64
 	Endpoint        string
 	EndedAt         time.Time
@@ -37,16 +40,16 @@ type Session struct {
 // Active reports whether the session has not ended.
 func (s Session) Active() bool { return s.EndedAt.IsZero() }
 
-const sessionCols = `id, location_id, device_id, user_id, method, state, preshared_key, authorized_at, latest_handshake, rx_bytes, tx_bytes, endpoint, ended_at, end_reason`
+const sessionCols = `id, location_id, device_id, user_id, method, state, preshared_key, authorized_at, latest_handshake, rx_bytes, tx_bytes, endpoint, ended_at, end_reason, last_activity`
 
 func scanSession(sc interface{ Scan(...any) error }) (Session, error) {
 	var s Session
-	var a, h, e, rx, tx int64
-	err := sc.Scan(&s.ID, &s.LocationID, &s.DeviceID, &s.UserID, &s.Method, &s.State, &s.PresharedKey, &a, &h, &rx, &tx, &s.Endpoint, &e, &s.EndReason)
+	var a, h, e, rx, tx, la int64
+	err := sc.Scan(&s.ID, &s.LocationID, &s.DeviceID, &s.UserID, &s.Method, &s.State, &s.PresharedKey, &a, &h, &rx, &tx, &s.Endpoint, &e, &s.EndReason, &la)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, ErrNotFound
 	}
-	s.AuthorizedAt, s.LatestHandshake, s.EndedAt = fromMS(a), fromMS(h), fromMS(e)
+	s.AuthorizedAt, s.LatestHandshake, s.EndedAt, s.LastActivity = fromMS(a), fromMS(h), fromMS(e), fromMS(la)
 	s.RxBytes, s.TxBytes = uint64(rx), uint64(tx)
 	return s, err
 }
@@ -54,8 +57,11 @@ func scanSession(sc interface{ Scan(...any) error }) (Session, error) {
 // CreateSession inserts an active session; ErrConflict when the device
 // already has one on the location.
 func (q *Q) CreateSession(ctx context.Context, s Session) error {
-	_, err := q.exec(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
-		s.ID, s.LocationID, s.DeviceID, s.UserID, s.Method, s.State, s.PresharedKey, ms(s.AuthorizedAt), ms(s.LatestHandshake), int64(s.RxBytes), int64(s.TxBytes), s.Endpoint, ms(s.EndedAt), s.EndReason)
+	if s.LatestHandshake.After(s.LastActivity) {
+		s.LastActivity = s.LatestHandshake // a handshake is activity
+	}
+	_, err := q.exec(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
+		s.ID, s.LocationID, s.DeviceID, s.UserID, s.Method, s.State, s.PresharedKey, ms(s.AuthorizedAt), ms(s.LatestHandshake), int64(s.RxBytes), int64(s.TxBytes), s.Endpoint, ms(s.EndedAt), s.EndReason, ms(s.LastActivity))
 	if isUnique(err) {
 		return ErrConflict
 	}
@@ -148,14 +154,14 @@ func (q *Q) EndSession(ctx context.Context, id string, reason int, at time.Time)
 }
 
 // idleBy is the store's one test of a session's idleness, with the cutoff
-// as $2: it is active, and its latest handshake and its authorization are
+// as $2: it is active, and its last activity and its authorization are
 // both before the cutoff. (max(a, b) < c exactly when a < c and b < c, so
 // listing is a range scan of a partial index.) Which cutoff applies is the
 // session package's to say.
-const idleBy = `ended_at = 0 AND latest_handshake < $2 AND authorized_at < $2`
+const idleBy = `ended_at = 0 AND last_activity < $2 AND authorized_at < $2`
 
-// IdleSessions returns the active sessions of a location whose latest
-// handshake and authorization are both before cutoff.
+// IdleSessions returns the active sessions of a location whose last
+// activity and authorization are both before cutoff.
 func (q *Q) IdleSessions(ctx context.Context, locationID string, cutoff time.Time) ([]Session, error) {
 	return q.sessions(ctx, `SELECT `+sessionCols+` FROM sessions WHERE location_id=$1 AND `+idleBy, locationID, ms(cutoff))
 }
@@ -166,19 +172,25 @@ func (q *Q) SessionsAuthorizedBy(ctx context.Context, locationID string, t time.
 	return q.sessions(ctx, `SELECT `+sessionCols+` FROM sessions WHERE location_id=$1 AND ended_at=0 AND authorized_at <= $2`, locationID, ms(t))
 }
 
-// RecordStats stores what a gateway reported for the active session of a
-// peer; the first handshake makes it connected. It returns the session's id,
-// or ErrNotFound when no active session has that key.
-func (q *Q) RecordStats(ctx context.Context, locationID, publicKey string, handshake time.Time, rx, tx uint64, endpoint string) (string, error) {
+// RecordStats stores what a gateway reported at now for the active session
+// of a peer; the first handshake makes it connected. The session's last
+// activity becomes now when the bytes received from the client grew (a
+// keepalive counts), else its latest handshake if that is newer. It
+// returns the session's id, or ErrNotFound when no active session has that
+// key.
+func (q *Q) RecordStats(ctx context.Context, locationID, publicKey string, handshake time.Time, rx, tx uint64, endpoint string, now time.Time) (string, error) {
 	var id string
 	state := StateAuthorized
 	if !handshake.IsZero() {
 		state = StateConnected
 	}
+	// Every right-hand side reads the row as it was, so rx_bytes here is
+	// the previous report's.
 	err := q.queryRow(ctx, `UPDATE sessions SET latest_handshake = CASE WHEN $3 > latest_handshake THEN $3 ELSE latest_handshake END,
+		last_activity = CASE WHEN $4 > rx_bytes AND $8 > last_activity THEN $8 WHEN $3 > last_activity THEN $3 ELSE last_activity END,
 		rx_bytes=$4, tx_bytes=$5, endpoint=$6, state = CASE WHEN $7 = 2 THEN 2 ELSE state END
 		WHERE ended_at = 0 AND location_id=$1 AND device_id = (SELECT id FROM devices WHERE public_key=$2) RETURNING id`,
-		locationID, publicKey, ms(handshake), int64(rx), int64(tx), endpoint, state).Scan(&id)
+		locationID, publicKey, ms(handshake), int64(rx), int64(tx), endpoint, state, ms(now)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", ErrNotFound
 	}
