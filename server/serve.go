@@ -66,6 +66,8 @@ func serveCmd() *cobra.Command {
 				}
 				o.MetricsListener = mln
 			}
+			// A session is only granted while a gateway can carry it.
+			o.RequireGateway = true
 			o.Hosts = append(o.Hosts, listen, o.URL)
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()

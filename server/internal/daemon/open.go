@@ -35,6 +35,9 @@ type Options struct {
 	MinThreshold time.Duration
 	// AdminMFAOptional lets admins work without a second factor.
 	AdminMFAOptional bool
+	// RequireGateway refuses new sessions on locations no gateway follows
+	// (wicketd serve and the demo); the test harness runs without gateways.
+	RequireGateway bool
 	IdleInterval     time.Duration // sweeper period; 0 means one minute
 	// Gateway is the embedded gateway's mode; "off" runs none.
 	Gateway       gateway.Mode
@@ -98,7 +101,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	fp := tlscert.Fingerprint(cert)
 	svc, err := service.New(ctx, service.Config{
 		Store: st, Sealer: sealer, Clock: o.Clock, Log: o.Log, Mailer: o.Mailer, URL: o.URL, Fingerprint: fp,
-		InstanceName: o.InstanceName, MinThreshold: o.MinThreshold, AdminMFAOptional: o.AdminMFAOptional,
+		InstanceName: o.InstanceName, MinThreshold: o.MinThreshold, AdminMFAOptional: o.AdminMFAOptional, RequireGateway: o.RequireGateway,
 	})
 	if err != nil {
 		st.Close()

@@ -135,7 +135,7 @@ func Run(ctx context.Context, cfg Config) error {
 	d, err := daemon.Open(ctx, daemon.Options{
 		DataDir: dataDir, URL: r.url, Hosts: []string{host, "localhost"}, InstanceName: InstanceName,
 		Gateway: gateway.Netstack, StatsInterval: cfg.StatsInterval, GatewayDial: intranet.Dial(),
-		Mailer: outbox, Log: cfg.Log,
+		Mailer: outbox, Log: cfg.Log, RequireGateway: true,
 	})
 	if err != nil {
 		ln.Close()

@@ -43,6 +43,7 @@ type options struct {
 	adminMFAOpt  bool
 	timeouts     daemon.Timeouts
 	heartbeat    time.Duration
+	requireGW    bool
 }
 
 // Option changes the harness.
@@ -67,6 +68,10 @@ func WithMailer(m mail.Mailer) Option { return func(o *options) { o.mailer = m }
 // WithAdminMFAOptional lets admins work without a second factor
 // (wicketd serve --admin-mfa optional).
 func WithAdminMFAOptional() Option { return func(o *options) { o.adminMFAOpt = true } }
+
+// WithGatewayRequired refuses new sessions on locations no gateway
+// follows, as wicketd serve does (the harness runs no gateway otherwise).
+func WithGatewayRequired() Option { return func(o *options) { o.requireGW = true } }
 
 // WithHeartbeat sets how often quiet watch streams carry a heartbeat.
 func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
@@ -145,7 +150,7 @@ func (s *Server) start() {
 	}
 	d, err := daemon.Open(context.Background(), daemon.Options{
 		DataDir: s.DataDir, URL: s.URL, Clock: s.Clock, Log: log, MinThreshold: s.opts.minThreshold,
-		Mailer: mailer, InstanceName: "Test Wicket", AdminMFAOptional: s.opts.adminMFAOpt, Timeouts: s.opts.timeouts, Heartbeat: s.opts.heartbeat,
+		Mailer: mailer, InstanceName: "Test Wicket", AdminMFAOptional: s.opts.adminMFAOpt, Timeouts: s.opts.timeouts, Heartbeat: s.opts.heartbeat, RequireGateway: s.opts.requireGW,
 	})
 	if err != nil {
 		ln.Close()

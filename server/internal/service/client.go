@@ -276,6 +276,9 @@ func (s *Service) Connect(ctx context.Context, d Client, locationID, remote stri
 	if l.MFA {
 		return Opened{}, fault.New(fault.FailedPrecondition, "%s requires MFA on every connection; start with StartMfa.", l.Name)
 	}
+	if err := s.gatewayOnline(l); err != nil {
+		return Opened{}, err
+	}
 	var sess store.Session
 	var replaced *session.Ended
 	err = s.store.InTx(ctx, func(q *store.Q) error {
@@ -413,6 +416,12 @@ func (s *Service) FinishMFA(ctx context.Context, challengeToken, code, remote st
 	if !l.MFA {
 		return Opened{}, fault.New(fault.FailedPrecondition, "%s no longer asks for MFA; connect with Connect.", l.Name)
 	}
+	// Before the code is looked at: with no gateway to take the peer, a
+	// session would be a Connected that carries nothing, and the code
+	// (its TOTP step) stays unspent for the next try.
+	if err := s.gatewayOnline(l); err != nil {
+		return Opened{}, err
+	}
 	psk, err := wgkey.NewPreshared()
 	if err != nil {
 		return Opened{}, err
@@ -527,6 +536,17 @@ func (s *Service) ReportStats(ctx context.Context, l Location, stats []PeerStat)
 		}
 		return nil
 	})
+}
+
+// gatewayOnline refuses a new session on a location no gateway follows,
+// when the server is set to require one (wicketd serve: the embedded
+// gateway or standalone ones).
+func (s *Service) gatewayOnline(l store.Location) error {
+	if !s.cfg.RequireGateway || s.Sessions.Followers(l.ID) > 0 {
+		return nil
+	}
+	s.log.Warn("no gateway follows the location; refusing a new session", "location", l.Name)
+	return fault.New(fault.Unavailable, "The gateway of %s is offline; try again in a minute.", l.Name)
 }
 
 // gatewayWait bounds how long a new session waits for the location's

@@ -41,6 +41,10 @@ type Config struct {
 	// AdminMFAOptional lets admins without a second factor use admin
 	// calls; by default an admin must set one up first.
 	AdminMFAOptional bool
+	// RequireGateway refuses new sessions (Unavailable) on a location that
+	// no gateway follows in this process, instead of answering a session
+	// that carries no traffic.
+	RequireGateway bool
 }
 
 // Service is the domain.
