@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -22,8 +23,13 @@ type RemoteOptions struct {
 	ServerURL     string
 	Token         string
 	StatsInterval time.Duration // default 30 s
-	MinBackoff    time.Duration // default 1 s
-	MaxBackoff    time.Duration // default 30 s
+	// While the server is away the gateway probes it, first after
+	// MinBackoff (default 250 ms), doubling up to MaxBackoff (default
+	// 1.5 s), each wait with ±20 % jitter so that many gateways do not
+	// arrive together: a server that returns is followed again within
+	// about 2 s. A server that answers (even with an error) resets it.
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
 }
 
 // Remote is a standalone gateway: it follows the SyncPeers stream,
@@ -41,10 +47,10 @@ func NewRemote(o RemoteOptions) *Remote {
 		o.StatsInterval = 30 * time.Second
 	}
 	if o.MinBackoff <= 0 {
-		o.MinBackoff = time.Second
+		o.MinBackoff = 250 * time.Millisecond
 	}
 	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 30 * time.Second
+		o.MaxBackoff = 1500 * time.Millisecond
 	}
 	if o.HTTP == nil {
 		o.HTTP = http.DefaultClient
@@ -79,14 +85,15 @@ func (r *Remote) Run(ctx context.Context) error {
 			// A wrong token or a deleted location does not heal by retrying.
 			return err
 		}
-		if synced {
+		if synced || answered(err) {
 			backoff = r.opts.MinBackoff
 		}
-		r.opts.Log.Warn("lost the server; keeping the current peers and reconnecting", "err", err, "retry_in", backoff)
+		wait := jitter(backoff)
+		r.opts.Log.Warn("lost the server; keeping the current peers and reconnecting", "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
 		backoff = min(backoff*2, r.opts.MaxBackoff)
 	}
@@ -140,3 +147,22 @@ func (r *Remote) report(ctx context.Context, stats []gateway.PeerStats) error {
 
 // ReportNow sends the changed statistics at once.
 func (r *Remote) ReportNow(ctx context.Context) error { return r.gw.ReportNow(ctx, r.report) }
+
+// answered reports whether err came from the server itself (an error code
+// it sent), not from failing to reach it.
+func answered(err error) bool {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return false
+	}
+	switch ce.Code() {
+	case connect.CodeUnavailable, connect.CodeUnknown, connect.CodeDeadlineExceeded, connect.CodeCanceled:
+		return false
+	}
+	return true
+}
+
+// jitter spreads d by ±20 %.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}

@@ -203,6 +203,17 @@ func (s *Server) Close() {
 	s.Daemon.Close()
 }
 
+// Start starts a closed server again on the same data directory, clock
+// and address (Close then Start is an outage).
+func (s *Server) Start() {
+	s.T.Helper()
+	if !s.closed {
+		return
+	}
+	s.adminToken = ""
+	s.start()
+}
+
 // Restart stops the server and starts a new one on the same data directory,
 // clock and address.
 func (s *Server) Restart() {
