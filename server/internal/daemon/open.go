@@ -38,7 +38,7 @@ type Options struct {
 	// RequireGateway refuses new sessions on locations no gateway follows
 	// (wicketd serve and the demo); the test harness runs without gateways.
 	RequireGateway bool
-	IdleInterval     time.Duration // sweeper period; 0 means one minute
+	IdleInterval   time.Duration // sweeper period; 0 means one minute
 	// Gateway is the embedded gateway's mode; "off" runs none.
 	Gateway       gateway.Mode
 	StatsInterval time.Duration // embedded gateway's statistics period

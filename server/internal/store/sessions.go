@@ -31,10 +31,10 @@ type Session struct {
 	// in which the bytes received from the client grew.
 	LastActivity time.Time
 	RxBytes      uint64
-	TxBytes         uint64
-	Endpoint        string
-	EndedAt         time.Time
-	EndReason       int
+	TxBytes      uint64
+	Endpoint     string
+	EndedAt      time.Time
+	EndReason    int
 }
 
 // Active reports whether the session has not ended.
