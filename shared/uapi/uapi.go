@@ -37,8 +37,11 @@ type PeerConfig struct {
 	Remove       bool
 	PresharedKey wgkey.Key
 	Endpoint     netip.AddrPort
-	// PersistentKeepalive is sent in whole seconds.
+	// PersistentKeepalive is sent in whole seconds. Turning it on makes
+	// the device send a keepalive at once, which starts a handshake.
 	PersistentKeepalive time.Duration
+	// KeepaliveOff turns persistent keepalives off.
+	KeepaliveOff bool
 	// ReplaceAllowedIPs drops the peer's allowed IPs before AllowedIPs add.
 	ReplaceAllowedIPs bool
 	AllowedIPs        []netip.Prefix
@@ -77,6 +80,8 @@ func (p PeerConfig) encode(b *strings.Builder) {
 	}
 	if p.PersistentKeepalive > 0 {
 		line(b, "persistent_keepalive_interval", strconv.Itoa(int(p.PersistentKeepalive/time.Second)))
+	} else if p.KeepaliveOff {
+		line(b, "persistent_keepalive_interval", "0")
 	}
 	if p.ReplaceAllowedIPs {
 		line(b, "replace_allowed_ips", "true")

@@ -58,6 +58,8 @@ func TestEncode(t *testing.T) {
 			"public_key=" + hexOf(2) + "\nallowed_ip=10.0.0.2/32\n"},
 		{"keepalive in whole seconds", Config{Peers: []PeerConfig{{PublicKey: key(2), PersistentKeepalive: 1500 * time.Millisecond}}},
 			"public_key=" + hexOf(2) + "\npersistent_keepalive_interval=1\n"},
+		{"keepalive turned off", Config{Peers: []PeerConfig{{PublicKey: key(2), KeepaliveOff: true}}},
+			"public_key=" + hexOf(2) + "\npersistent_keepalive_interval=0\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.cfg.Encode(); got != tc.want {

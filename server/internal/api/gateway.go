@@ -18,7 +18,11 @@ import (
 type gatewayService struct{ *API }
 
 func peerPB(p peers.Peer) *v1.Peer {
-	return &v1.Peer{PublicKey: p.PublicKey.String(), AllowedIps: prefixesPB(p.AllowedIPs), PresharedKey: optionalKeyPB(p.PresharedKey)}
+	out := &v1.Peer{PublicKey: p.PublicKey.String(), AllowedIps: prefixesPB(p.AllowedIPs), PresharedKey: optionalKeyPB(p.PresharedKey)}
+	if p.Endpoint.IsValid() {
+		out.Endpoint = p.Endpoint.String()
+	}
+	return out
 }
 
 func interfacePB(i peers.Interface) *v1.GatewayInterface {

@@ -81,7 +81,12 @@ func peerFromProto(p *v1.Peer) (peers.Peer, error) {
 	if err != nil {
 		return peers.Peer{}, err
 	}
-	return peers.Peer{PublicKey: k, AllowedIPs: ips, PresharedKey: psk}, nil
+	out := peers.Peer{PublicKey: k, AllowedIPs: ips, PresharedKey: psk}
+	if e := p.GetEndpoint(); e != "" {
+		// Only a hint: a damaged one costs the head start, not the peer.
+		out.Endpoint, _ = netip.ParseAddrPort(e)
+	}
+	return out, nil
 }
 
 func prefixesFromProto(list []string) ([]netip.Prefix, error) {

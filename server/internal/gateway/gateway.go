@@ -137,18 +137,36 @@ func (g *Gateway) set(ups []peers.Peer, rms []wgkey.Key) error {
 	if len(ups) == 0 && len(rms) == 0 {
 		return nil
 	}
-	var cfg uapi.Config
+	var cfg, calm uapi.Config
 	for _, k := range rms {
 		cfg.Peers = append(cfg.Peers, uapi.PeerConfig{PublicKey: k, Remove: true})
 	}
 	for _, p := range ups {
-		if old, ok := g.peers[p.PublicKey]; ok && old.PresharedKey != p.PresharedKey {
+		old, had := g.peers[p.PublicKey]
+		fresh := !had
+		if had && old.PresharedKey != p.PresharedKey {
 			cfg.Peers = append(cfg.Peers, uapi.PeerConfig{PublicKey: p.PublicKey, Remove: true})
+			fresh = true
 		}
-		cfg.Peers = append(cfg.Peers, uapi.PeerConfig{PublicKey: p.PublicKey, PresharedKey: p.PresharedKey, ReplaceAllowedIPs: true, AllowedIPs: p.AllowedIPs})
+		pc := uapi.PeerConfig{PublicKey: p.PublicKey, PresharedKey: p.PresharedKey, ReplaceAllowedIPs: true, AllowedIPs: p.AllowedIPs}
+		if fresh && p.Endpoint.IsValid() {
+			// A peer created afresh (a restarted gateway) for a client
+			// that was connected: turning a keepalive on sends one at once,
+			// which starts the handshake, so traffic resumes in about a
+			// round trip instead of after the client's own retries (5 s,
+			// then 10 s). The keepalive goes off again right after.
+			pc.Endpoint, pc.PersistentKeepalive = p.Endpoint, time.Second
+			calm.Peers = append(calm.Peers, uapi.PeerConfig{PublicKey: p.PublicKey, KeepaliveOff: true})
+		}
+		cfg.Peers = append(cfg.Peers, pc)
 	}
 	if err := g.dev.IpcSet(cfg.Encode()); err != nil {
 		return fmt.Errorf("configure WireGuard peers: %w", err)
+	}
+	if len(calm.Peers) > 0 {
+		if err := g.dev.IpcSet(calm.Encode()); err != nil {
+			return fmt.Errorf("configure WireGuard peers: %w", err)
+		}
 	}
 	for _, k := range rms {
 		delete(g.peers, k)

@@ -33,6 +33,11 @@ type Peer struct {
 	PublicKey    wgkey.Key
 	AllowedIPs   []netip.Prefix
 	PresharedKey wgkey.Key // zero for locations without MFA
+	// Endpoint is where the client was last heard from, zero when not
+	// known. It is a hint for a gateway that creates the peer afresh, not
+	// part of the peer's identity: Equal leaves it out, so a client that
+	// roams changes nothing.
+	Endpoint netip.AddrPort
 }
 
 // Equal reports whether a and b configure the same peer.

@@ -22,6 +22,11 @@ func peer(k, psk byte, addr string) Peer {
 	return p
 }
 
+func withEndpoint(p Peer, ep string) Peer {
+	p.Endpoint = netip.MustParseAddrPort(ep)
+	return p
+}
+
 func TestDiff(t *testing.T) {
 	a, b, c := peer(1, 0, "10.0.0.1/32"), peer(2, 9, "10.0.0.2/32"), peer(3, 0, "10.0.0.3/32")
 	for _, tc := range []struct {
@@ -38,6 +43,7 @@ func TestDiff(t *testing.T) {
 		{"pre-shared key dropped", []Peer{b}, []Peer{peer(2, 0, "10.0.0.2/32")}, []Peer{peer(2, 0, "10.0.0.2/32")}, nil},
 		{"a new address", []Peer{a}, []Peer{peer(1, 0, "10.0.0.9/32")}, []Peer{peer(1, 0, "10.0.0.9/32")}, nil},
 		{"one in, one out", []Peer{a, b}, []Peer{b, c}, []Peer{c}, []wgkey.Key{key(1)}},
+		{"a roaming client's endpoint is no change", []Peer{a}, []Peer{withEndpoint(a, "192.0.2.7:40000")}, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ups, rms := NewSet(tc.have).Diff(NewSet(tc.want))

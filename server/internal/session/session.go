@@ -287,6 +287,18 @@ func (m *Manager) DesiredPeers(ctx context.Context, locationID string) (peers.In
 	if err != nil {
 		return iface, nil, err
 	}
+	active, err := m.store.ListSessions(ctx, store.SessionFilter{LocationID: loc.ID, ActiveOnly: true})
+	if err != nil {
+		return iface, nil, err
+	}
+	// Where each device's session was last heard from: a gateway that
+	// creates the peer afresh starts the handshake there.
+	endpoints := map[string]netip.AddrPort{}
+	for _, s := range active {
+		if ap, err := netip.ParseAddrPort(s.Endpoint); err == nil {
+			endpoints[s.DeviceID] = ap
+		}
+	}
 	var list []peers.Peer
 	add := func(d store.Device, addr string, psk wgkey.Key) {
 		p, err := peerOf(d, addr, psk)
@@ -294,13 +306,10 @@ func (m *Manager) DesiredPeers(ctx context.Context, locationID string) (peers.In
 			m.log.Error("device left out of the location's peers", "location", loc.Name, "device", d.ID, "err", err)
 			return
 		}
+		p.Endpoint = endpoints[d.ID]
 		list = append(list, p)
 	}
 	if loc.MFA {
-		active, err := m.store.ListSessions(ctx, store.SessionFilter{LocationID: loc.ID, ActiveOnly: true})
-		if err != nil {
-			return iface, nil, err
-		}
 		for _, s := range active {
 			d, ok := byID[s.DeviceID]
 			addr := addrs[s.DeviceID]

@@ -113,7 +113,11 @@ type Peer struct {
 	PublicKey  string                 `protobuf:"bytes,1,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
 	AllowedIps []string               `protobuf:"bytes,2,rep,name=allowed_ips,json=allowedIps,proto3" json:"allowed_ips,omitempty"`
 	// Base64; empty for locations without MFA.
-	PresharedKey  string `protobuf:"bytes,3,opt,name=preshared_key,json=presharedKey,proto3" json:"preshared_key,omitempty"`
+	PresharedKey string `protobuf:"bytes,3,opt,name=preshared_key,json=presharedKey,proto3" json:"preshared_key,omitempty"`
+	// Where the client was last heard from ("203.0.113.7:51820"), empty when
+	// unknown: a gateway that creates the peer afresh (after a restart)
+	// starts the handshake to it instead of waiting for the client's retry.
+	Endpoint      string `protobuf:"bytes,4,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -165,6 +169,13 @@ func (x *Peer) GetAllowedIps() []string {
 func (x *Peer) GetPresharedKey() string {
 	if x != nil {
 		return x.PresharedKey
+	}
+	return ""
+}
+
+func (x *Peer) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
 	}
 	return ""
 }
@@ -548,13 +559,14 @@ const file_wicket_v1_gateway_proto_rawDesc = "" +
 	"listenPort\x12\x10\n" +
 	"\x03mtu\x18\x05 \x01(\rR\x03mtu\x12\x1f\n" +
 	"\vallowed_ips\x18\x06 \x03(\tR\n" +
-	"allowedIps\"k\n" +
+	"allowedIps\"\x87\x01\n" +
 	"\x04Peer\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x01 \x01(\tR\tpublicKey\x12\x1f\n" +
 	"\vallowed_ips\x18\x02 \x03(\tR\n" +
 	"allowedIps\x12#\n" +
-	"\rpreshared_key\x18\x03 \x01(\tR\fpresharedKey\"p\n" +
+	"\rpreshared_key\x18\x03 \x01(\tR\fpresharedKey\x12\x1a\n" +
+	"\bendpoint\x18\x04 \x01(\tR\bendpoint\"p\n" +
 	"\fPeerSnapshot\x129\n" +
 	"\tinterface\x18\x01 \x01(\v2\x1b.wicket.v1.GatewayInterfaceR\tinterface\x12%\n" +
 	"\x05peers\x18\x02 \x03(\v2\x0f.wicket.v1.PeerR\x05peers\"+\n" +
