@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -314,4 +315,26 @@ func TestWatchStreamsCappedPerDevice(t *testing.T) {
 		}
 	}
 	checkWatchers(t, s, 1+notify.MaxPerDevice)
+}
+
+// TestWatchInstanceHeartbeat: a quiet stream carries a heartbeat, so a
+// client whose connection died without a word notices within two of them.
+func TestWatchInstanceHeartbeat(t *testing.T) {
+	s := servertest.New(t, servertest.WithHeartbeat(50*time.Millisecond))
+	u := s.CreateUser("alice")
+	d := s.Enroll(u, "laptop")
+	ctx := servertest.Ctx(t)
+	stream, err := s.Client.WatchInstance(ctx, servertest.Req("", &v1.WatchInstanceRequest{DeviceToken: d.Token, KnownConfigVersion: d.Instance.ConfigVersion}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	for i := 0; i < 2; i++ {
+		if !stream.Receive() {
+			t.Fatalf("stream ended: %v", stream.Err())
+		}
+		if m := stream.Msg(); m.Heartbeat == nil || m.Instance != nil {
+			t.Fatalf("message %d = %v, want a heartbeat alone", i, m)
+		}
+	}
 }

@@ -31,7 +31,7 @@ func newApplied() *applied { return &applied{ch: make(chan peers.Change, 64)} }
 func (a *applied) hook(c peers.Change) { a.ch <- c }
 
 // waitFor returns once a change satisfying ok was applied.
-func (a *applied) waitFor(t *testing.T, what string, ok func(peers.Change) bool) {
+func (a *applied) waitFor(t testing.TB, what string, ok func(peers.Change) bool) {
 	t.Helper()
 	timeout := time.After(15 * time.Second)
 	for {
@@ -137,7 +137,7 @@ func (e *env) waitPeer(t *testing.T, present bool) {
 	})
 }
 
-func pingCtx(t *testing.T, d time.Duration) context.Context {
+func pingCtx(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx

@@ -15,7 +15,7 @@ import (
 )
 
 // startRemote runs a standalone gateway against the harness over HTTPS.
-func startRemote(t *testing.T, s *servertest.Server, token string, a *applied) (r *follow.Remote, stop func()) {
+func startRemote(t testing.TB, s *servertest.Server, token string, a *applied) (r *follow.Remote, stop func()) {
 	r = follow.NewRemote(follow.RemoteOptions{
 		Options:   gateway.Options{Mode: gateway.Netstack, Log: gatewaytest.Log(t), OnApplied: a.hook},
 		HTTP:      s.HTTP,

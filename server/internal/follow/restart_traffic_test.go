@@ -14,7 +14,7 @@ import (
 )
 
 // startEmbedded runs an embedded gateway until the returned stop.
-func startEmbedded(t *testing.T, s *servertest.Server, a *applied, stats time.Duration) (*follow.Embedded, func()) {
+func startEmbedded(t testing.TB, s *servertest.Server, a *applied, stats time.Duration) (*follow.Embedded, func()) {
 	emb := follow.NewEmbedded(s.Svc, gateway.Options{Mode: gateway.Netstack, Log: gatewaytest.Log(t), OnApplied: a.hook}, stats)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -33,7 +33,7 @@ func startEmbedded(t *testing.T, s *servertest.Server, a *applied, stats time.Du
 
 // waitEndpoint waits until the gateway's report told the server where the
 // session's client is.
-func waitEndpoint(t *testing.T, s *servertest.Server, sessionID string) {
+func waitEndpoint(t testing.TB, s *servertest.Server, sessionID string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -53,7 +53,7 @@ func waitEndpoint(t *testing.T, s *servertest.Server, sessionID string) {
 
 // trafficGap pings through c until a reply comes and returns how long
 // after back that was.
-func trafficGap(t *testing.T, c *gatewaytest.Client, back time.Time) time.Duration {
+func trafficGap(t testing.TB, c *gatewaytest.Client, back time.Time) time.Duration {
 	t.Helper()
 	pctx := pingCtx(t, 20*time.Second)
 	for {

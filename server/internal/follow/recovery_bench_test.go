@@ -1,0 +1,106 @@
+package follow_test
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/server/internal/follow"
+	"github.com/wicket-vpn/wicket/server/internal/gateway"
+	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
+	"github.com/wicket-vpn/wicket/server/internal/peers"
+	"github.com/wicket-vpn/wicket/server/internal/servertest"
+)
+
+// reportSpread reports the median and the maximum of durations in ms.
+func reportSpread(b *testing.B, name string, d []time.Duration) {
+	slices.Sort(d)
+	b.ReportMetric(float64(d[len(d)/2])/float64(time.Millisecond), name+"_p50_ms")
+	b.ReportMetric(float64(d[len(d)-1])/float64(time.Millisecond), name+"_max_ms")
+}
+
+// BenchmarkTrafficGapAfterGatewayRestart restarts a netstack gateway
+// under a connected client ten times and reports how long after each
+// restart (the new gateway's snapshot applied) a ping answers again.
+func BenchmarkTrafficGapAfterGatewayRestart(b *testing.B) {
+	for range b.N {
+		s := servertest.New(b)
+		s.Clock.Set(time.Now())
+		ctx := servertest.Ctx(b)
+		port := gatewaytest.FreeUDPPort(b)
+		loc := s.CreateLocation(&v1.Location{Name: "Office", ListenPort: uint32(port), Endpoint: "127.0.0.1:" + strconv.Itoa(port),
+			MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL, AllowedIps: []string{"10.10.0.0/24"}})
+		a := newApplied()
+		_, stop := startEmbedded(b, s, a, 100*time.Millisecond)
+		u := s.CreateUser("alice")
+		s.EnableTOTP(u)
+		d := s.Enroll(u, "laptop")
+		st, err := s.Client.StartMfa(ctx, servertest.Req("", &v1.StartMfaRequest{DeviceToken: d.Token, LocationId: loc.Id, Method: v1.MfaMethod_MFA_METHOD_TOTP}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Clock.Advance(30 * time.Second)
+		fin, err := s.Client.FinishMfa(ctx, servertest.Req("", &v1.FinishMfaRequest{ChallengeToken: st.Msg.ChallengeToken, Code: s.TOTPCode(u.TOTPSecret)}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := gatewaytest.NewClient(b, d.PrivateKey, fin.Msg.Tunnel)
+		if err := c.PingUntil(pingCtx(b, 15*time.Second), "10.10.0.1"); err != nil {
+			b.Fatal(err)
+		}
+		waitEndpoint(b, s, fin.Msg.SessionId)
+		var gaps []time.Duration
+		for range 10 {
+			stop()
+			a = newApplied()
+			_, stop = startEmbedded(b, s, a, time.Hour)
+			a.waitFor(b, "the restarted gateway's snapshot", isSnapshotWith(d.PublicKey))
+			gaps = append(gaps, trafficGap(b, c, time.Now()))
+		}
+		reportSpread(b, "traffic_gap", gaps)
+	}
+}
+
+// BenchmarkStandaloneResyncAfterOutage takes the server away for 3 s five
+// times and reports how long after its return the standalone gateway
+// (its own reconnect defaults) has a snapshot again.
+func BenchmarkStandaloneResyncAfterOutage(b *testing.B) {
+	for range b.N {
+		s := servertest.New(b)
+		ctx := servertest.Ctx(b)
+		port := gatewaytest.FreeUDPPort(b)
+		loc := s.CreateLocation(&v1.Location{Name: "Branch", ListenPort: uint32(port), Endpoint: "127.0.0.1:" + strconv.Itoa(port)})
+		tok, err := s.Admin.CreateGatewayToken(ctx, servertest.Req(s.AdminToken(), &v1.CreateGatewayTokenRequest{LocationId: loc.Id}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		a := newApplied()
+		r := follow.NewRemote(follow.RemoteOptions{
+			Options: gateway.Options{Mode: gateway.Netstack, Log: gatewaytest.Log(b), OnApplied: a.hook},
+			HTTP:    s.HTTP, ServerURL: s.URL, Token: tok.Msg.GatewayToken, StatsInterval: time.Hour,
+		})
+		rctx, cancel := contextWithCancel()
+		done := make(chan error, 1)
+		go func() { done <- r.Run(rctx) }()
+		a.waitFor(b, "the first snapshot", isSnapshotWith(""))
+		var took []time.Duration
+		for range 5 {
+			s.Close()
+			time.Sleep(3 * time.Second) // the outage
+			s.Start()
+			back := time.Now()
+			a.waitFor(b, "the snapshot after the return", func(c peers.Change) bool { return c.Snapshot })
+			took = append(took, time.Since(back))
+		}
+		cancel()
+		<-done
+		reportSpread(b, "resync", took)
+	}
+}
+
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}
