@@ -1,16 +1,11 @@
 package follow_test
 
 import (
-	"context"
-	"strconv"
 	"testing"
 	"time"
 
-	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
-	"github.com/wicket-vpn/wicket/server/internal/gateway"
 	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
-	"github.com/wicket-vpn/wicket/server/internal/service"
 )
 
 // TestBusyTunnelIsNotIdle: a real client on a real netstack gateway at an
@@ -24,42 +19,17 @@ func TestBusyTunnelIsNotIdle(t *testing.T) {
 	s := servertest.New(t)
 	s.Clock.Set(time.Now())
 	ctx := servertest.Ctx(t)
-	port := gatewaytest.FreeUDPPort(t)
-	loc := s.CreateLocation(&v1.Location{Name: "Office", ListenPort: uint32(port), Endpoint: "127.0.0.1:" + strconv.Itoa(port),
-		MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL, AllowedIps: []string{"10.10.0.0/24"}, PeerDisconnectThresholdSeconds: uint32(threshold / time.Second)})
-	a := newApplied()
-	emb, _ := startEmbedded(t, s, a, time.Hour)
-	u := s.CreateUser("alice")
-	s.EnableTOTP(u)
-	d := s.Enroll(u, "laptop")
-	st, err := s.Client.StartMfa(ctx, servertest.Req("", &v1.StartMfaRequest{DeviceToken: d.Token, LocationId: loc.Id, Method: v1.MfaMethod_MFA_METHOD_TOTP}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fin, err := s.Client.FinishMfa(ctx, servertest.Req("", &v1.FinishMfaRequest{ChallengeToken: st.Msg.ChallengeToken, Code: s.TOTPCode(u.TOTPSecret)}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := gatewaytest.NewClient(t, d.PrivateKey, fin.Msg.Tunnel)
+	loc := mfaLocation(t, s, "Office", threshold)
+	emb, _ := startEmbedded(t, s, newApplied(), time.Hour)
+	d, fin := connectWithTOTP(t, s, "alice", loc.Id)
+	c := gatewaytest.NewClient(t, d.PrivateKey, fin.Tunnel)
 	if err := c.PingUntil(pingCtx(t, 15*time.Second), "10.10.0.1"); err != nil {
 		t.Fatal(err)
 	}
-	// report sends the gateway's statistics now, as its timer would.
-	report := func() {
-		t.Helper()
-		if err := emb.Gateway(loc.Id).ReportNow(ctx, func(ctx context.Context, st []gateway.PeerStats) error {
-			var ps []service.PeerStat
-			for _, p := range st {
-				ps = append(ps, service.PeerStat{PublicKey: p.PublicKey.String(), LatestHandshake: p.LatestHandshake, RxBytes: p.RxBytes, TxBytes: p.TxBytes, Endpoint: p.Endpoint})
-			}
-			return s.Svc.ReportStats(ctx, s.Location(loc.Id), ps)
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	report := func() { t.Helper(); reportNow(t, s, emb, loc.Id) }
 	active := func() bool {
 		t.Helper()
-		sess, err := s.Store().SessionByID(ctx, fin.Msg.SessionId)
+		sess, err := s.Store().SessionByID(ctx, fin.SessionId)
 		if err != nil {
 			t.Fatal(err)
 		}

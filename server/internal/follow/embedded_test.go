@@ -18,7 +18,6 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
 	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
-	"github.com/wicket-vpn/wicket/server/internal/service"
 )
 
 // applied collects the changes a gateway applied, so tests wait for them.
@@ -238,17 +237,7 @@ func TestIdleSweepEndsSessionAndRemovesPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The gateway's report makes the session CONNECTED with its handshake.
-	g := e.emb.Gateway(e.loc.Id)
-	if err := g.ReportNow(ctx, func(ctx context.Context, st []gateway.PeerStats) error {
-		loc := e.s.Location(e.loc.Id)
-		var ps []service.PeerStat
-		for _, s := range st {
-			ps = append(ps, service.PeerStat{PublicKey: s.PublicKey.String(), LatestHandshake: s.LatestHandshake, RxBytes: s.RxBytes, TxBytes: s.TxBytes, Endpoint: s.Endpoint})
-		}
-		return e.s.Svc.ReportStats(ctx, loc, ps)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	reportNow(t, e.s, e.emb, e.loc.Id)
 	sess, err := e.s.Store().SessionByID(ctx, fin.SessionId)
 	if err != nil || sess.State != 2 || sess.LatestHandshake.IsZero() || sess.RxBytes == 0 {
 		t.Fatalf("session after report = %+v, %v", sess, err)

@@ -2,7 +2,6 @@ package follow_test
 
 import (
 	"context"
-	"strconv"
 	"testing"
 	"time"
 
@@ -24,8 +23,7 @@ func TestStandaloneGatewayResyncsSoonAfterOutage(t *testing.T) {
 	s := servertest.New(t)
 	s.Clock.Set(time.Now())
 	ctx := servertest.Ctx(t)
-	port := gatewaytest.FreeUDPPort(t)
-	loc := s.CreateLocation(&v1.Location{Name: "Branch", ListenPort: uint32(port), Endpoint: "127.0.0.1:" + strconv.Itoa(port), MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL})
+	loc := mfaLocation(t, s, "Branch", 0)
 	tok, err := s.Admin.CreateGatewayToken(ctx, servertest.Req(s.AdminToken(), &v1.CreateGatewayTokenRequest{LocationId: loc.Id}))
 	if err != nil {
 		t.Fatal(err)
@@ -42,17 +40,7 @@ func TestStandaloneGatewayResyncsSoonAfterOutage(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	a.waitFor(t, "the first snapshot", isSnapshotWith(""))
 
-	u := s.CreateUser("bob")
-	s.EnableTOTP(u)
-	d := s.Enroll(u, "desktop")
-	st, err := s.Client.StartMfa(ctx, servertest.Req("", &v1.StartMfaRequest{DeviceToken: d.Token, LocationId: loc.Id, Method: v1.MfaMethod_MFA_METHOD_TOTP}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := s.Client.FinishMfa(ctx, servertest.Req("", &v1.FinishMfaRequest{ChallengeToken: st.Msg.ChallengeToken, Code: s.TOTPCode(u.TOTPSecret)}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, conn := connectWithTOTP(t, s, "bob", loc.Id)
 	a.waitFor(t, "the session's peer", func(c peers.Change) bool {
 		return len(c.Upserts) == 1 && c.Upserts[0].PublicKey.String() == d.PublicKey
 	})
@@ -62,7 +50,7 @@ func TestStandaloneGatewayResyncsSoonAfterOutage(t *testing.T) {
 	time.Sleep(4 * time.Second)
 	s.Start()
 	back := time.Now()
-	if _, err := s.Admin.DisconnectSession(ctx, servertest.Req(s.AdminToken(), &v1.DisconnectSessionRequest{SessionId: conn.Msg.SessionId})); err != nil {
+	if _, err := s.Admin.DisconnectSession(ctx, servertest.Req(s.AdminToken(), &v1.DisconnectSessionRequest{SessionId: conn.SessionId})); err != nil {
 		t.Fatal(err)
 	}
 	// The gateway is back in step: a snapshot without the ended session's

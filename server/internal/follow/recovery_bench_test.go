@@ -29,29 +29,15 @@ func BenchmarkTrafficGapAfterGatewayRestart(b *testing.B) {
 	for range b.N {
 		s := servertest.New(b)
 		s.Clock.Set(time.Now())
-		ctx := servertest.Ctx(b)
-		port := gatewaytest.FreeUDPPort(b)
-		loc := s.CreateLocation(&v1.Location{Name: "Office", ListenPort: uint32(port), Endpoint: "127.0.0.1:" + strconv.Itoa(port),
-			MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL, AllowedIps: []string{"10.10.0.0/24"}})
+		loc := mfaLocation(b, s, "Office", 0)
 		a := newApplied()
 		_, stop := startEmbedded(b, s, a, 100*time.Millisecond)
-		u := s.CreateUser("alice")
-		s.EnableTOTP(u)
-		d := s.Enroll(u, "laptop")
-		st, err := s.Client.StartMfa(ctx, servertest.Req("", &v1.StartMfaRequest{DeviceToken: d.Token, LocationId: loc.Id, Method: v1.MfaMethod_MFA_METHOD_TOTP}))
-		if err != nil {
-			b.Fatal(err)
-		}
-		s.Clock.Advance(30 * time.Second)
-		fin, err := s.Client.FinishMfa(ctx, servertest.Req("", &v1.FinishMfaRequest{ChallengeToken: st.Msg.ChallengeToken, Code: s.TOTPCode(u.TOTPSecret)}))
-		if err != nil {
-			b.Fatal(err)
-		}
-		c := gatewaytest.NewClient(b, d.PrivateKey, fin.Msg.Tunnel)
+		d, fin := connectWithTOTP(b, s, "alice", loc.Id)
+		c := gatewaytest.NewClient(b, d.PrivateKey, fin.Tunnel)
 		if err := c.PingUntil(pingCtx(b, 15*time.Second), "10.10.0.1"); err != nil {
 			b.Fatal(err)
 		}
-		waitEndpoint(b, s, fin.Msg.SessionId)
+		waitEndpoint(b, s, fin.SessionId)
 		var gaps []time.Duration
 		for range 10 {
 			stop()

@@ -25,7 +25,7 @@ type RemoteOptions struct {
 	StatsInterval time.Duration // default 30 s
 	// While the server is away the gateway probes it, first after
 	// MinBackoff (default 250 ms), doubling up to MaxBackoff (default
-	// 1.5 s), each wait with ±20 % jitter so that many gateways do not
+	// 1 s), each wait with ±20 % jitter so that many gateways do not
 	// arrive together: a server that returns is followed again within
 	// about 2 s. A server that answers (even with an error) resets it.
 	MinBackoff time.Duration
@@ -50,7 +50,7 @@ func NewRemote(o RemoteOptions) *Remote {
 		o.MinBackoff = 250 * time.Millisecond
 	}
 	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 1500 * time.Millisecond
+		o.MaxBackoff = time.Second
 	}
 	if o.HTTP == nil {
 		o.HTTP = http.DefaultClient

@@ -2,7 +2,6 @@ package follow_test
 
 import (
 	"context"
-	"strconv"
 	"testing"
 	"time"
 
@@ -75,9 +74,7 @@ func TestTrafficBackSoonAfterStandaloneGatewayRestart(t *testing.T) {
 	s := servertest.New(t)
 	s.Clock.Set(time.Now())
 	ctx := servertest.Ctx(t)
-	port := gatewaytest.FreeUDPPort(t)
-	loc := s.CreateLocation(&v1.Location{Name: "Branch", ListenPort: uint32(port), Endpoint: "127.0.0.1:" + strconv.Itoa(port),
-		MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL, AllowedIps: []string{"10.10.0.0/24"}})
+	loc := mfaLocation(t, s, "Branch", 0)
 	tok, err := s.Admin.CreateGatewayToken(ctx, servertest.Req(s.AdminToken(), &v1.CreateGatewayTokenRequest{LocationId: loc.Id}))
 	if err != nil {
 		t.Fatal(err)
@@ -85,25 +82,15 @@ func TestTrafficBackSoonAfterStandaloneGatewayRestart(t *testing.T) {
 	a := newApplied()
 	r, stop := startRemote(t, s, tok.Msg.GatewayToken, a)
 	a.waitFor(t, "the first snapshot", isSnapshotWith(""))
-	u := s.CreateUser("bob")
-	s.EnableTOTP(u)
-	d := s.Enroll(u, "desktop")
-	st, err := s.Client.StartMfa(ctx, servertest.Req("", &v1.StartMfaRequest{DeviceToken: d.Token, LocationId: loc.Id, Method: v1.MfaMethod_MFA_METHOD_TOTP}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fin, err := s.Client.FinishMfa(ctx, servertest.Req("", &v1.FinishMfaRequest{ChallengeToken: st.Msg.ChallengeToken, Code: s.TOTPCode(u.TOTPSecret)}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := gatewaytest.NewClient(t, d.PrivateKey, fin.Msg.Tunnel)
+	d, fin := connectWithTOTP(t, s, "bob", loc.Id)
+	c := gatewaytest.NewClient(t, d.PrivateKey, fin.Tunnel)
 	if err := c.PingUntil(pingCtx(t, 15*time.Second), "10.10.0.1"); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.ReportNow(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitEndpoint(t, s, fin.Msg.SessionId)
+	waitEndpoint(t, s, fin.SessionId)
 	stop()
 	a2 := newApplied()
 	startRemote(t, s, tok.Msg.GatewayToken, a2)
@@ -123,30 +110,16 @@ func TestTrafficBackSoonAfterStandaloneGatewayRestart(t *testing.T) {
 func TestTrafficBackSoonAfterGatewayRestart(t *testing.T) {
 	s := servertest.New(t)
 	s.Clock.Set(time.Now())
-	ctx := servertest.Ctx(t)
-	port := gatewaytest.FreeUDPPort(t)
-	loc := s.CreateLocation(&v1.Location{Name: "Office", ListenPort: uint32(port), Endpoint: "127.0.0.1:" + strconv.Itoa(port),
-		MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL, AllowedIps: []string{"10.10.0.0/24"}})
+	loc := mfaLocation(t, s, "Office", 0)
 	a := newApplied()
 	_, stop := startEmbedded(t, s, a, 100*time.Millisecond)
-	u := s.CreateUser("alice")
-	s.EnableTOTP(u)
-	d := s.Enroll(u, "laptop")
-	st, err := s.Client.StartMfa(ctx, servertest.Req("", &v1.StartMfaRequest{DeviceToken: d.Token, LocationId: loc.Id, Method: v1.MfaMethod_MFA_METHOD_TOTP}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Clock.Advance(30 * time.Second)
-	fin, err := s.Client.FinishMfa(ctx, servertest.Req("", &v1.FinishMfaRequest{ChallengeToken: st.Msg.ChallengeToken, Code: s.TOTPCode(u.TOTPSecret)}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := gatewaytest.NewClient(t, d.PrivateKey, fin.Msg.Tunnel)
+	d, fin := connectWithTOTP(t, s, "alice", loc.Id)
+	c := gatewaytest.NewClient(t, d.PrivateKey, fin.Tunnel)
 	if err := c.PingUntil(pingCtx(t, 15*time.Second), "10.10.0.1"); err != nil {
 		t.Fatal(err)
 	}
 	// The gateway's report tells the server where the client is.
-	waitEndpoint(t, s, fin.Msg.SessionId)
+	waitEndpoint(t, s, fin.SessionId)
 	stop()
 	a2 := newApplied()
 	startEmbedded(t, s, a2, time.Hour)
