@@ -64,6 +64,10 @@ const EnvEngine = "WICKET_TEST_ENGINE"
 // is skipped outside CI when no PostgreSQL can be had.
 func WithPostgres() Option { return WithEngine(storetest.Postgres) }
 
+// WithSQLite keeps the store on SQLite whatever WICKET_TEST_ENGINE says,
+// for tests of what only SQLite does (store.RefuseWrites).
+func WithSQLite() Option { return WithEngine(storetest.SQLite) }
+
 // WithEngine keeps the store on the given engine.
 func WithEngine(e storetest.Engine) Option { return func(o *options) { o.engine = e } }
 
