@@ -80,13 +80,14 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			log.Info("starting wicketd", "version", version.String(), "data_dir", o.DataDir)
+			log.Info("starting wicketd", "version", version.String(), "data_dir", o.DataDir, "database", string(d.Store.Dialect()))
 			pages := web.New(d.Service, log.With("component", "web"), web.WithServer(d.Opts.URL, d.Fingerprint))
 			return d.Serve(ctx, ln, pages)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.DataDir, "data-dir", "wicket-data", "directory for the database, keys and certificate")
+	f.StringVar(&o.Database, "database", "", "PostgreSQL database shared by replicas, postgres://USER:PASSWORD@HOST/DB (default: SQLite in the data directory)")
 	f.StringVar(&listen, "listen", ":8443", "HOST:PORT to serve HTTPS on")
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9464", "HOST:PORT to serve Prometheus metrics on, over plain HTTP (empty: no metrics)")
 	f.StringVar(&o.URL, "url", "", "the address clients use, e.g. https://vpn.example.com:8443 (default: from --listen)")

@@ -15,7 +15,7 @@ import (
 
 func userCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage users from the server's host"}
-	var dataDir, email, groups string
+	var dataDir, database, email, groups string
 	var admin bool
 	add := &cobra.Command{
 		Use:   "add USERNAME",
@@ -33,7 +33,7 @@ func userCmd() *cobra.Command {
 				return err
 			}
 			ctx := context.Background()
-			local, err := daemon.OpenLocal(ctx, dataDir, envMasterKey())
+			local, err := daemon.OpenLocal(ctx, dataDir, database, envMasterKey())
 			if err != nil {
 				return err
 			}
@@ -57,6 +57,7 @@ func userCmd() *cobra.Command {
 		},
 	}
 	add.Flags().StringVar(&dataDir, "data-dir", "wicket-data", "the server's data directory")
+	add.Flags().StringVar(&database, "database", "", "the server's PostgreSQL database, postgres://… (default: SQLite in the data directory)")
 	add.Flags().StringVar(&email, "email", "", "the user's email address (email codes go there)")
 	add.Flags().BoolVar(&admin, "admin", false, "make the user an admin")
 	add.Flags().StringVar(&groups, "groups", "", "comma-separated groups, e.g. staff,ops")

@@ -180,7 +180,11 @@ func failuresOf(t *testing.T, s *servertest.Server, userID string) int {
 // allows five; every one beyond them must be refused without being
 // evaluated (no more than five failure records, the rest told to wait).
 func TestConcurrentWrongCodesEvaluatedAtMostFive(t *testing.T) {
-	s, loc, u, d := totpSetup(t)
+	servertest.EachEngine(t, testConcurrentWrongCodesEvaluatedAtMostFive)
+}
+
+func testConcurrentWrongCodesEvaluatedAtMostFive(t *testing.T, engine servertest.Option) {
+	s, loc, u, d := totpSetup(t, engine)
 	c := mfaStart(t, s, d, loc.Id, methodTOTP).ChallengeToken
 	right := s.TOTPCode(u.TOTPSecret)
 	const n = 20
@@ -222,9 +226,13 @@ func TestConcurrentWrongCodesEvaluatedAtMostFive(t *testing.T) {
 // once (a double click, a retrying client) opens one session; the others
 // are told the code was used, and nothing counts as a wrong code.
 func TestConcurrentRightCodeIsOneSession(t *testing.T) {
+	servertest.EachEngine(t, testConcurrentRightCodeIsOneSession)
+}
+
+func testConcurrentRightCodeIsOneSession(t *testing.T, engine servertest.Option) {
 	for _, method := range []v1.MfaMethod{methodTOTP, methodEmail} {
 		t.Run(method.String(), func(t *testing.T) {
-			s, loc, u, d := totpSetup(t)
+			s, loc, u, d := totpSetup(t, engine)
 			c := mfaStart(t, s, d, loc.Id, methodTOTP).ChallengeToken
 			code := s.TOTPCode(u.TOTPSecret)
 			if method == methodEmail {

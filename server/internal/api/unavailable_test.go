@@ -19,7 +19,7 @@ import (
 // to do, /readyz fails with the reason while /healthz stays up, and all of
 // it recovers once writes work again.
 func TestCannotSaveIsUnavailable(t *testing.T) {
-	s := servertest.New(t)
+	s := servertest.New(t, servertest.WithSQLite()) // RefuseWrites is SQLite's
 	ctx := servertest.Ctx(t)
 	admin := s.AdminToken()
 	st := s.Store()

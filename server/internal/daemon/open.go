@@ -24,6 +24,9 @@ import (
 // Options configure a server.
 type Options struct {
 	DataDir string
+	// Database is where the store is: a postgres:// URL selects
+	// PostgreSQL, shared by replicas; empty keeps SQLite in DataDir.
+	Database string
 	// URL is how clients reach the server, put in enrollment codes.
 	URL string
 	// Hosts are extra names for the self-signed certificate.
@@ -94,7 +97,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(o.DataDir, "wicket.db"))
+	st, err := OpenStore(ctx, o.DataDir, o.Database)
 	if err != nil {
 		return nil, err
 	}
@@ -121,10 +124,23 @@ type Local struct {
 	store   *store.Store
 }
 
-// OpenLocal opens the store and master key of a data directory; masterKey
-// is as in Options.
-func OpenLocal(ctx context.Context, dataDir, masterKey string) (*Local, error) {
-	st, err := store.OpenSQLite(ctx, filepath.Join(dataDir, "wicket.db"))
+// OpenStore opens the database: PostgreSQL when database is a postgres://
+// URL, SQLite in dataDir when it is empty.
+func OpenStore(ctx context.Context, dataDir, database string) (*store.Store, error) {
+	switch {
+	case database == "":
+		return store.OpenSQLite(ctx, filepath.Join(dataDir, "wicket.db"))
+	case store.IsPostgresURL(database):
+		return store.OpenPostgres(ctx, database)
+	default:
+		return nil, errors.New("--database: give a postgres:// URL, or nothing for SQLite in the data directory")
+	}
+}
+
+// OpenLocal opens the store and master key of a data directory; database
+// and masterKey are as in Options.
+func OpenLocal(ctx context.Context, dataDir, database, masterKey string) (*Local, error) {
+	st, err := OpenStore(ctx, dataDir, database)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,10 @@
 // Package servertest runs a real wicketd in process for tests: the real
-// handlers over httptest TLS, a real SQLite store in a temporary directory,
-// an injected clock, and an in-process SMTP server speaking the protocol.
+// handlers over httptest TLS, a real store (SQLite in a temporary directory,
+// or a PostgreSQL database of the test's own), an injected clock, and an
+// in-process SMTP server speaking the protocol.
+//
+// WithPostgres, or WICKET_TEST_ENGINE=postgres for every harness, puts the
+// store on PostgreSQL (see storetest for where the server comes from).
 package servertest
 
 import (
@@ -27,6 +31,7 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/mfa"
 	"github.com/wicket-vpn/wicket/server/internal/service"
 	"github.com/wicket-vpn/wicket/server/internal/store"
+	"github.com/wicket-vpn/wicket/server/internal/store/storetest"
 	"github.com/wicket-vpn/wicket/server/internal/tlscert"
 )
 
@@ -35,6 +40,8 @@ var Start = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
 type options struct {
 	dataDir      string
+	engine       storetest.Engine
+	database     string
 	smtp         bool
 	clock        *clocktest.Fake
 	minThreshold time.Duration
@@ -48,6 +55,35 @@ type options struct {
 
 // Option changes the harness.
 type Option func(*options)
+
+// EnvEngine names the variable that picks the engine of every harness
+// whose test does not: sqlite (the default) or postgres.
+const EnvEngine = "WICKET_TEST_ENGINE"
+
+// WithPostgres keeps the store in a fresh PostgreSQL database; the test
+// is skipped outside CI when no PostgreSQL can be had.
+func WithPostgres() Option { return WithEngine(storetest.Postgres) }
+
+// WithSQLite keeps the store on SQLite whatever WICKET_TEST_ENGINE says,
+// for tests of what only SQLite does (store.RefuseWrites).
+func WithSQLite() Option { return WithEngine(storetest.SQLite) }
+
+// WithEngine keeps the store on the given engine.
+func WithEngine(e storetest.Engine) Option { return func(o *options) { o.engine = e } }
+
+// WithDatabase keeps the store in the PostgreSQL database at url, as
+// another replica of a server already using it would.
+func WithDatabase(url string) Option {
+	return func(o *options) { o.engine, o.database = storetest.Postgres, url }
+}
+
+// EachEngine runs fn as a subtest per engine, passing the option that
+// selects it.
+func EachEngine(t *testing.T, fn func(t *testing.T, engine Option)) {
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) { fn(t, WithEngine(e)) })
+	}
+}
 
 // WithDataDir reuses a data directory (to restart a server on it).
 func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
@@ -87,10 +123,12 @@ type Server struct {
 	T       testing.TB
 	URL     string
 	DataDir string
-	Daemon  *daemon.Daemon
-	Svc     *service.Service
-	Clock   *clocktest.Fake
-	Mail    *mailtest.Server
+	// Database is the PostgreSQL URL of the store; empty on SQLite.
+	Database string
+	Daemon   *daemon.Daemon
+	Svc      *service.Service
+	Clock    *clocktest.Fake
+	Mail     *mailtest.Server
 	// HTTP trusts the server by its pinned fingerprint, as clients do.
 	HTTP    *http.Client
 	Client  wicketv1connect.ClientServiceClient
@@ -118,10 +156,22 @@ func New(t testing.TB, opts ...Option) *Server {
 	if o.dataDir == "" {
 		o.dataDir = t.TempDir()
 	}
+	if o.engine == "" {
+		o.engine = storetest.Engine(os.Getenv(EnvEngine))
+	}
+	switch o.engine {
+	case "", storetest.SQLite:
+	case storetest.Postgres:
+		if o.database == "" {
+			o.database = storetest.URL(t)
+		}
+	default:
+		t.Fatalf("%s=%s: the engines are sqlite and postgres", EnvEngine, o.engine)
+	}
 	if o.clock == nil {
 		o.clock = clocktest.New(Start)
 	}
-	s := &Server{T: t, DataDir: o.dataDir, Clock: o.clock, opts: o}
+	s := &Server{T: t, DataDir: o.dataDir, Database: o.database, Clock: o.clock, opts: o}
 	s.Mail = mailtest.New(t)
 	s.start()
 	t.Cleanup(s.Close)
@@ -149,7 +199,7 @@ func (s *Server) start() {
 		mailer = s.opts.mailer
 	}
 	d, err := daemon.Open(context.Background(), daemon.Options{
-		DataDir: s.DataDir, URL: s.URL, Clock: s.Clock, Log: log, MinThreshold: s.opts.minThreshold,
+		DataDir: s.DataDir, Database: s.Database, URL: s.URL, Clock: s.Clock, Log: log, MinThreshold: s.opts.minThreshold,
 		Mailer: mailer, InstanceName: "Test Wicket", AdminMFAOptional: s.opts.adminMFAOpt, Timeouts: s.opts.timeouts, Heartbeat: s.opts.heartbeat, RequireGateway: s.opts.requireGW,
 	})
 	if err != nil {

@@ -18,9 +18,12 @@ import (
 
 // TestReplicasSweepOnce runs the sweep of several managers (as several
 // server replicas would) over one store at once: every idle session ends
-// exactly once, with one audit event.
-func TestReplicasSweepOnce(t *testing.T) {
-	s := servertest.New(t)
+// exactly once, with one audit event. On PostgreSQL each replica has a
+// store (a connection pool) of its own.
+func TestReplicasSweepOnce(t *testing.T) { servertest.EachEngine(t, testReplicasSweepOnce) }
+
+func testReplicasSweepOnce(t *testing.T, engine servertest.Option) {
+	s := servertest.New(t, engine)
 	ctx := servertest.Ctx(t)
 	l := s.CreateLocation(&v1.Location{Name: "Office", MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL, PeerDisconnectThresholdSeconds: 300})
 	u := s.CreateUser("alice")
@@ -45,7 +48,15 @@ func TestReplicasSweepOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	counts := make([]int, 4)
 	for i := range counts {
-		m := session.NewManager(st, sealer, s.Clock, slog.New(slog.DiscardHandler), notify.NewHub())
+		rst := st
+		if s.Database != "" {
+			var err error
+			if rst, err = store.OpenPostgres(ctx, s.Database); err != nil {
+				t.Fatal(err)
+			}
+			defer rst.Close()
+		}
+		m := session.NewManager(rst, sealer, s.Clock, slog.New(slog.DiscardHandler), notify.NewHub())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,22 +13,20 @@ import (
 // only migrations/0001_init.sql applied and some data in it: OpenSQLite
 // brings it to the latest schema and every row is still there, with the
 // defaults later migrations give old rows.
-func TestOpenFirstSchema(t *testing.T) {
+func TestOpenFirstSchema(t *testing.T) { eachEngine(t, testOpenFirstSchema) }
+
+func testOpenFirstSchema(t *testing.T, tdb testDB) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "wicket.db")
 	made := time.Date(2026, 1, 5, 9, 30, 0, 0, time.UTC)
 	seen := made.Add(90 * time.Minute)
 	const gatewayHash = "3f2a9c0d1e8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b"
 
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := tdb.raw(t)
 	body, err := migrations.ReadFile("migrations/0001_init.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stmts := splitStatements(strings.ReplaceAll(string(body), "AUTO_ID", "INTEGER PRIMARY KEY AUTOINCREMENT"))
+	stmts := splitStatements((&Store{dialect: tdb.dialect}).spell(string(body)))
 	stmts = append(stmts,
 		`CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`,
 		`INSERT INTO schema_migrations (name, applied_at) VALUES ('0001_init.sql', 1767605400000)`,
@@ -62,7 +58,7 @@ func TestOpenFirstSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s := openTest(t, path)
+	s := tdb.open(t)
 
 	applied := map[string]bool{}
 	rows, err := s.db.QueryContext(ctx, `SELECT name FROM schema_migrations`)
@@ -140,7 +136,7 @@ func TestOpenFirstSchema(t *testing.T) {
 	}
 	// And opening it again applies nothing twice.
 	s.Close()
-	again := openTest(t, path)
+	again := tdb.open(t)
 	if _, err := again.UserByUsername(ctx, "bob"); err != nil {
 		t.Fatal(err)
 	}

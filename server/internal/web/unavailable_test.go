@@ -14,7 +14,7 @@ import (
 // of a generic failure; once writes work, the same form goes through.
 func TestCannotSavePages(t *testing.T) {
 	t.Parallel()
-	s := newServer(t)
+	s := newServer(t, servertest.WithSQLite()) // RefuseWrites is SQLite's
 	s.AdminToken()
 	signedIn := newClient(t, s)
 	signedIn.signIn("admin", "admin-password")
