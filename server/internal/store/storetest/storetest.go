@@ -23,7 +23,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -197,7 +196,7 @@ func stopAtExit(runAs []string, pgctl, data, dir string) error {
 	script := "read _; " + stop + ">/dev/null 2>&1; rm -rf " + strconv.Quote(dir)
 	cmd := exec.Command("sh", "-c", script)
 	cmd.Stdin = r
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // not stopped by a ^C meant for the tests
+	cmd.SysProcAttr = ownProcessGroup() // not stopped by a ^C meant for the tests
 	if err := cmd.Start(); err != nil {
 		r.Close()
 		w.Close()
