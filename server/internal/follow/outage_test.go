@@ -1,14 +1,10 @@
 package follow_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
-	"github.com/wicket-vpn/wicket/server/internal/follow"
-	"github.com/wicket-vpn/wicket/server/internal/gateway"
-	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
 	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
 )
@@ -30,14 +26,7 @@ func TestStandaloneGatewayResyncsSoonAfterOutage(t *testing.T) {
 	}
 	a := newApplied()
 	// The gateway's own defaults: this is what is measured.
-	r := follow.NewRemote(follow.RemoteOptions{
-		Options: gateway.Options{Mode: gateway.Netstack, Log: gatewaytest.Log(t), OnApplied: a.hook},
-		HTTP:    s.HTTP, ServerURL: s.URL, Token: tok.Msg.GatewayToken, StatsInterval: time.Hour,
-	})
-	rctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(rctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	r, _ := startRemoteWith(t, s, tok.Msg.GatewayToken, a, nil)
 	a.waitFor(t, "the first snapshot", isSnapshotWith(""))
 
 	d, conn := connectWithTOTP(t, s, "bob", loc.Id)

@@ -1,15 +1,12 @@
 package follow_test
 
 import (
-	"context"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
-	"github.com/wicket-vpn/wicket/server/internal/follow"
-	"github.com/wicket-vpn/wicket/server/internal/gateway"
 	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
 	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
@@ -64,13 +61,7 @@ func BenchmarkStandaloneResyncAfterOutage(b *testing.B) {
 			b.Fatal(err)
 		}
 		a := newApplied()
-		r := follow.NewRemote(follow.RemoteOptions{
-			Options: gateway.Options{Mode: gateway.Netstack, Log: gatewaytest.Log(b), OnApplied: a.hook},
-			HTTP:    s.HTTP, ServerURL: s.URL, Token: tok.Msg.GatewayToken, StatsInterval: time.Hour,
-		})
-		rctx, cancel := contextWithCancel()
-		done := make(chan error, 1)
-		go func() { done <- r.Run(rctx) }()
+		_, stop := startRemoteWith(b, s, tok.Msg.GatewayToken, a, nil)
 		a.waitFor(b, "the first snapshot", isSnapshotWith(""))
 		var took []time.Duration
 		for range 5 {
@@ -81,12 +72,7 @@ func BenchmarkStandaloneResyncAfterOutage(b *testing.B) {
 			a.waitFor(b, "the snapshot after the return", func(c peers.Change) bool { return c.Snapshot })
 			took = append(took, time.Since(back))
 		}
-		cancel()
-		<-done
+		stop()
 		reportSpread(b, "resync", took)
 	}
-}
-
-func contextWithCancel() (context.Context, context.CancelFunc) {
-	return context.WithCancel(context.Background())
 }

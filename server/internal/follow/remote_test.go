@@ -14,14 +14,26 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
 )
 
-// startRemote runs a standalone gateway against the harness over HTTPS.
+// startRemote runs a standalone gateway against the harness over HTTPS,
+// reconnecting fast.
 func startRemote(t testing.TB, s *servertest.Server, token string, a *applied) (r *follow.Remote, stop func()) {
-	r = follow.NewRemote(follow.RemoteOptions{
+	return startRemoteWith(t, s, token, a, func(o *follow.RemoteOptions) {
+		o.MinBackoff, o.MaxBackoff = 10*time.Millisecond, 100*time.Millisecond
+	})
+}
+
+// startRemoteWith runs a standalone gateway with the gateway's own
+// defaults, changed by tune when it is set.
+func startRemoteWith(t testing.TB, s *servertest.Server, token string, a *applied, tune func(*follow.RemoteOptions)) (r *follow.Remote, stop func()) {
+	o := follow.RemoteOptions{
 		Options:   gateway.Options{Mode: gateway.Netstack, Log: gatewaytest.Log(t), OnApplied: a.hook},
 		HTTP:      s.HTTP,
 		ServerURL: s.URL, Token: token, StatsInterval: time.Hour,
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
-	})
+	}
+	if tune != nil {
+		tune(&o)
+	}
+	r = follow.NewRemote(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
