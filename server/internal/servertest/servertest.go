@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/mail"
 	"github.com/wicket-vpn/wicket/server/internal/mail/mailtest"
 	"github.com/wicket-vpn/wicket/server/internal/mfa"
+	"github.com/wicket-vpn/wicket/server/internal/seal"
 	"github.com/wicket-vpn/wicket/server/internal/service"
 	"github.com/wicket-vpn/wicket/server/internal/store"
 	"github.com/wicket-vpn/wicket/server/internal/store/storetest"
@@ -234,6 +236,38 @@ func (s *Server) start() {
 		}
 		s.opts.smtp = false // stored now; a restart keeps it
 	}
+}
+
+// Replica starts another wicketd on the same PostgreSQL database, with
+// its own data directory holding copies of this server's master key and
+// TLS certificate (what replicas must share), the same clock and the same
+// mail server. opts apply on top of this server's options. It stops when
+// the test ends.
+func (s *Server) Replica(opts ...Option) *Server {
+	t := s.T
+	t.Helper()
+	if s.Database == "" {
+		t.Fatal("replicas share a PostgreSQL database: start the first server WithPostgres()")
+	}
+	dir := t.TempDir()
+	for _, name := range []string{seal.KeyFileName, tlscert.CertFileName, tlscert.KeyFileName} {
+		b, err := os.ReadFile(filepath.Join(s.DataDir, name))
+		if err != nil {
+			t.Fatalf("copy %s to the replica: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := s.opts
+	o.dataDir, o.smtp = dir, false
+	for _, f := range opts {
+		f(&o)
+	}
+	r := &Server{T: t, DataDir: dir, Database: s.Database, Clock: s.Clock, Mail: s.Mail, opts: o, admin: s.admin, AdminTOTP: s.AdminTOTP, adminToken: s.adminToken}
+	r.start()
+	t.Cleanup(r.Close)
+	return r
 }
 
 // Store is the server's database itself, for tests that arrange or
