@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -48,6 +49,22 @@ func newMetrics(svc *service.Service) *metrics {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "wicket_watchers", Help: "Clients watching their instance.",
 	}, func() float64 { return float64(svc.Watchers()) }))
+	if f := svc.Fanout(); f != nil {
+		st := f.Stats()
+		counter := func(name, help string, v *atomic.Uint64) {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) }))
+		}
+		counter("wicket_replica_notifications_sent_total", "Notifications sent to the other replicas (LISTEN/NOTIFY).", &st.Sent)
+		counter("wicket_replica_notifications_received_total", "Notifications received from the other replicas.", &st.Received)
+		counter("wicket_replica_listen_reconnects_total", "Times the connection listening to the other replicas was made again (notifications may have been lost; every peer set was recomputed).", &st.Reconnects)
+		counter("wicket_replica_send_errors_total", "Failed attempts to notify the other replicas (retried).", &st.SendErrors)
+		delay := prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "wicket_replica_notification_delay_seconds", Help: "How long notifications from other replicas took to arrive (by both machines' clocks).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		})
+		reg.MustRegister(delay)
+		st.ObserveDelay(func(d time.Duration) { delay.Observe(d.Seconds()) })
+	}
 	return &metrics{reg: reg, calls: calls}
 }
 

@@ -113,8 +113,11 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	return &Daemon{Opts: o, Store: st, Service: svc, Cert: cert, Fingerprint: fp, metrics: newMetrics(svc)}, nil
 }
 
-// Close closes the store.
-func (d *Daemon) Close() error { return d.Store.Close() }
+// Close stops the link to other replicas and closes the store.
+func (d *Daemon) Close() error {
+	d.Service.Close()
+	return d.Store.Close()
+}
 
 // Local is the domain of a data directory opened by a command on the
 // server's host (wicketd user add), beside a server that may be running:
@@ -157,8 +160,11 @@ func OpenLocal(ctx context.Context, dataDir, database, masterKey string) (*Local
 	return &Local{Service: svc, store: st}, nil
 }
 
-// Close closes the store.
-func (l *Local) Close() error { return l.store.Close() }
+// Close sends the other replicas what changed and closes the store.
+func (l *Local) Close() error {
+	l.Service.Close()
+	return l.store.Close()
+}
 
 // TLSConfig is the server side: TLS 1.3 only; Go prefers the hybrid
 // post-quantum key exchange X25519MLKEM768 by default.

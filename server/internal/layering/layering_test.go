@@ -38,7 +38,7 @@ type allowance struct {
 
 // domain is the code that holds Wicket's rules, free of transport and
 // generated code.
-var domain = []string{"server/internal/service/...", "server/internal/session/...", "server/internal/mfa/...", "server/internal/ipam/..."}
+var domain = []string{"server/internal/service/...", "server/internal/session/...", "server/internal/replica/...", "server/internal/mfa/...", "server/internal/ipam/..."}
 
 // drivers are the packages that run a WireGuard device for a gateway. A
 // driver is told peer sets and reports statistics; it knows nothing of
@@ -52,7 +52,7 @@ var rules = []rule{
 		why:       "only the domain (service, session) reads and writes the store; the daemon opens it, the test harness hands it to tests",
 		forbidden: []string{"server/internal/store/..."},
 		except: []string{
-			"server/internal/store/...", "server/internal/service/...", "server/internal/session/...",
+			"server/internal/store/...", "server/internal/service/...", "server/internal/session/...", "server/internal/replica/...",
 			"server/internal/daemon/open.go", "server/internal/servertest/...",
 		},
 	},

@@ -28,16 +28,38 @@ type SessionEnded struct {
 	Message    string
 }
 
+// Relay carries a Hub's events to the other replicas of the database,
+// whose hubs deliver them with the *Here methods. Its methods must not
+// block.
+type Relay interface {
+	InstanceChanged(userID string)
+	DeviceChanged(deviceID string)
+	SessionEnded(deviceID string, e SessionEnded)
+}
+
+type noRelay struct{}
+
+func (noRelay) InstanceChanged(string)            {}
+func (noRelay) DeviceChanged(string)              {}
+func (noRelay) SessionEnded(string, SessionEnded) {}
+
 // Hub fans events out to subscribers.
 type Hub struct {
-	mu   sync.Mutex
-	subs map[*Sub]struct{}
+	relay Relay
+	mu    sync.Mutex
+	subs  map[*Sub]struct{}
 	// byDevice lists each device's watchers, oldest first.
 	byDevice map[string][]*Sub
 }
 
 // NewHub returns an empty hub.
-func NewHub() *Hub { return &Hub{subs: map[*Sub]struct{}{}, byDevice: map[string][]*Sub{}} }
+func NewHub() *Hub {
+	return &Hub{relay: noRelay{}, subs: map[*Sub]struct{}{}, byDevice: map[string][]*Sub{}}
+}
+
+// SetRelay sends the hub's events to other replicas too. Call it before
+// serving.
+func (h *Hub) SetRelay(r Relay) { h.relay = r }
 
 // Sub is one watching device.
 type Sub struct {
@@ -103,18 +125,38 @@ func (h *Hub) Watchers() int {
 }
 
 // InstanceChanged tells the watchers of a user (every watcher when userID is
-// empty) that their instance changed.
+// empty), on every replica, that their instance changed.
 func (h *Hub) InstanceChanged(userID string) {
+	h.InstanceChangedHere(userID)
+	h.relay.InstanceChanged(userID)
+}
+
+// DeviceChanged tells one device's watchers, on every replica, that their
+// instance changed.
+func (h *Hub) DeviceChanged(deviceID string) {
+	h.DeviceChangedHere(deviceID)
+	h.relay.DeviceChanged(deviceID)
+}
+
+// SessionEnded tells a device's watchers, on every replica, that one of
+// its sessions ended.
+func (h *Hub) SessionEnded(deviceID string, e SessionEnded) {
+	h.SessionEndedHere(deviceID, e)
+	h.relay.SessionEnded(deviceID, e)
+}
+
+// InstanceChangedHere is InstanceChanged for this process's watchers only.
+func (h *Hub) InstanceChangedHere(userID string) {
 	h.each(func(s *Sub) bool { return userID == "" || s.UserID == userID }, func(s *Sub) { s.changed = true })
 }
 
-// DeviceChanged tells one device's watchers that their instance changed.
-func (h *Hub) DeviceChanged(deviceID string) {
+// DeviceChangedHere is DeviceChanged for this process's watchers only.
+func (h *Hub) DeviceChangedHere(deviceID string) {
 	h.each(func(s *Sub) bool { return s.DeviceID == deviceID }, func(s *Sub) { s.changed = true })
 }
 
-// SessionEnded tells a device's watchers that one of its sessions ended.
-func (h *Hub) SessionEnded(deviceID string, e SessionEnded) {
+// SessionEndedHere is SessionEnded for this process's watchers only.
+func (h *Hub) SessionEndedHere(deviceID string, e SessionEnded) {
 	h.each(func(s *Sub) bool { return s.DeviceID == deviceID }, func(s *Sub) { s.ended = append(s.ended, e) })
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/mail"
 	"github.com/wicket-vpn/wicket/server/internal/notify"
+	"github.com/wicket-vpn/wicket/server/internal/replica"
 	"github.com/wicket-vpn/wicket/server/internal/seal"
 	"github.com/wicket-vpn/wicket/server/internal/session"
 	"github.com/wicket-vpn/wicket/server/internal/store"
@@ -62,6 +63,9 @@ type Service struct {
 
 	instanceID string
 	gateways   gatewayStreams // open peer streams, by gateway token id
+	// fanout links this replica to the others of a PostgreSQL database;
+	// nil on SQLite.
+	fanout *replica.Fanout
 }
 
 // New returns a service over an open store.
@@ -90,12 +94,62 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		hub:      hub,
 		Sessions: session.NewManager(cfg.Store, cfg.Sealer, cfg.Clock, cfg.Log, hub),
 	}
+	if err := s.checkMasterKey(ctx); err != nil {
+		return nil, err
+	}
 	id, err := s.store.InitMeta(ctx, "instance_id", newID())
 	if err != nil {
 		return nil, fmt.Errorf("read instance id: %w", err)
 	}
 	s.instanceID = id
+	if s.store.Dialect() == store.Postgres {
+		s.fanout = replica.New(s.store, hub, s.Sessions, s.log.With("component", "replicas"))
+		s.fanout.Start()
+	}
 	return s, nil
+}
+
+// Close stops telling other replicas of changes (after sending what is
+// queued). It does not close the store.
+func (s *Service) Close() {
+	if s.fanout != nil {
+		s.fanout.Close()
+	}
+}
+
+// Fanout is the link to the other replicas, nil on SQLite.
+func (s *Service) Fanout() *replica.Fanout { return s.fanout }
+
+// masterKeyCheck is a value sealed under the master key that first opened
+// the database, kept to tell at start whether this process's master key
+// opens the database's secrets.
+const masterKeyCheck = "master_key_check"
+
+// checkMasterKey refuses a master key that cannot open the database's
+// secrets: a replica given another key would hand out garbage.
+func (s *Service) checkMasterKey(ctx context.Context) error {
+	aad := []byte(masterKeyCheck)
+	sealed, err := s.store.InitMeta(ctx, masterKeyCheck, s.sealString([]byte("wicket"), aad))
+	if err != nil {
+		return fmt.Errorf("read the master key check: %w", err)
+	}
+	_, err = s.openString(sealed, aad)
+	if err == nil {
+		// A database older than the check value has it sealed under
+		// whatever key opened it first since; its locations' keys tell.
+		var locs []store.Location
+		if locs, err = s.store.ListLocations(ctx); err != nil {
+			return fmt.Errorf("read locations: %w", err)
+		}
+		if len(locs) > 0 {
+			_, err = s.openString(locs[0].PrivateKey, session.LocationKeyAAD(locs[0].ID))
+		}
+	}
+	if err != nil {
+		return errors.New("this master key cannot open the database's secrets: every replica of a database needs the same master key " +
+			"(copy master.key from the first replica's data directory, or set the same WICKET_MASTER_KEY)")
+	}
+	return nil
 }
 
 // Now is the service's clock.

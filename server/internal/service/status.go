@@ -56,3 +56,6 @@ func (s *Service) Locations(ctx context.Context) ([]Location, error) {
 	list, err := s.store.ListLocations(ctx)
 	return locationsOf(list), err
 }
+
+// InstanceID names the instance: the same on every replica of a database.
+func (s *Service) InstanceID() string { return s.instanceID }

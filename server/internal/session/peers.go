@@ -48,26 +48,52 @@ func (m *Manager) subscribe(locationID string, gateway bool) *PeerSub {
 		m.subs[locationID] = map[*PeerSub]struct{}{}
 	}
 	m.subs[locationID][s] = struct{}{}
+	if gateway {
+		m.relay.Following(locationID, m.localGateways(locationID))
+	}
 	m.mu.Unlock()
 	return s
 }
 
-// Followers reports how many subscribers (gateways, embedded or remote)
-// follow the location's peer set in this process.
+// Followers reports how many gateways (embedded or remote) follow the
+// location's peer set: those of this process and those other replicas
+// announced.
 func (m *Manager) Followers(locationID string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.subs[locationID])
+	return m.localGateways(locationID) + m.remoteGateways(locationID)
+}
+
+// localGateways counts this process's gateway subscribers of a location;
+// m.mu is held.
+func (m *Manager) localGateways(locationID string) int {
+	n := 0
+	for s := range m.subs[locationID] {
+		if s.gateway {
+			n++
+		}
+	}
+	return n
 }
 
 // Close stops following.
 func (s *PeerSub) Close() {
-	s.m.mu.Lock()
-	delete(s.m.subs[s.LocationID], s)
-	if len(s.m.subs[s.LocationID]) == 0 {
-		delete(s.m.subs, s.LocationID)
+	m := s.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.subs[s.LocationID][s]; !ok {
+		return
 	}
-	s.m.mu.Unlock()
+	delete(m.subs[s.LocationID], s)
+	if len(m.subs[s.LocationID]) == 0 {
+		delete(m.subs, s.LocationID)
+	}
+	if s.gateway {
+		m.relay.Following(s.LocationID, m.localGateways(s.LocationID))
+		if m.localGateways(s.LocationID) == 0 {
+			delete(m.heardAt, s.LocationID) // nobody here will apply them
+		}
+	}
 }
 
 // Publish tells a location's subscribers that its peer set may have
@@ -79,6 +105,7 @@ func (m *Manager) Publish(locationID string) uint64 {
 	for s := range m.subs[locationID] {
 		s.poke()
 	}
+	m.relay.PeersChanged(locationID, m.gen[locationID])
 	return m.gen[locationID]
 }
 
@@ -87,6 +114,12 @@ func (m *Manager) Publish(locationID string) uint64 {
 func (m *Manager) PublishAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.pokeAll()
+	m.relay.AllPeersChanged()
+}
+
+// pokeAll makes every subscriber look again; m.mu is held.
+func (m *Manager) pokeAll() {
 	for id, set := range m.subs {
 		m.gen[id]++
 		for s := range set {
@@ -95,19 +128,33 @@ func (m *Manager) PublishAll() {
 	}
 }
 
-// WaitApplied waits until every gateway following the location in this
-// process has taken publication gen (embedded gateways have applied it,
-// remote ones have been sent it), or until ctx ends: a client told to
-// connect must not reach the gateway before its peer does, since
-// WireGuard retries a dropped handshake only after 5 s. A dead gateway
-// only costs the wait.
+// WaitApplied waits until the gateways following the location have taken
+// publication gen (embedded gateways have applied it, remote ones have
+// been sent it), or until ctx ends: a client told to connect must not
+// reach the gateway before its peer does, since WireGuard retries a
+// dropped handshake only after 5 s. Taken means by every gateway of this
+// process, or by one following another replica. A dead gateway only
+// costs the wait.
 func (m *Manager) WaitApplied(ctx context.Context, locationID string, gen uint64) bool {
 	for {
 		m.mu.Lock()
-		done := true
+		local, behind := 0, 0
 		for s := range m.subs[locationID] {
-			if s.gateway && s.acked < gen {
-				done = false
+			if s.gateway {
+				local++
+				if s.acked < gen {
+					behind++
+				}
+			}
+		}
+		done := local > 0 && behind == 0
+		if !done {
+			r := m.remote[locationID]
+			switch {
+			case r != nil && r.acked >= gen:
+				done = true // a gateway of another replica has it
+			case local == 0 && m.remoteGateways(locationID) == 0:
+				done = true // nobody to wait for
 			}
 		}
 		ch := m.acks
@@ -130,6 +177,9 @@ func (s *PeerSub) ack(gen uint64) {
 		s.acked = gen
 		close(s.m.acks)
 		s.m.acks = make(chan struct{})
+		if s.gateway {
+			s.m.ackHeard(s.LocationID, gen)
+		}
 	}
 }
 

@@ -48,12 +48,16 @@ type Manager struct {
 	subs map[string]map[*PeerSub]struct{}
 	gen  map[string]uint64 // publications per location
 	acks chan struct{}     // closed and replaced whenever a subscriber acknowledges
+	// What other replicas of the database said; see replicas.go.
+	relay   Relay
+	remote  map[string]*remoteView // by location
+	heardAt map[string][]heard     // other replicas' publications awaiting a local gateway's ack
 }
 
 // NewManager returns a manager over the store.
 func NewManager(st *store.Store, sealer *seal.Sealer, clk clock.Clock, log *slog.Logger, hub *notify.Hub) *Manager {
 	return &Manager{store: st, sealer: sealer, clock: clk, log: log, hub: hub, subs: map[string]map[*PeerSub]struct{}{},
-		gen: map[string]uint64{}, acks: make(chan struct{})}
+		gen: map[string]uint64{}, acks: make(chan struct{}), relay: noRelay{}, remote: map[string]*remoteView{}, heardAt: map[string][]heard{}}
 }
 
 // PSKAAD binds a sealed pre-shared key to its session.

@@ -61,6 +61,9 @@ type Store struct {
 	*Q
 	db      *sql.DB
 	dialect Dialect
+	// pgConfig is the PostgreSQL connection's configuration, for the
+	// connections that listen for other replicas' notifications.
+	pgConfig *pgx.ConnConfig
 }
 
 // OpenSQLite opens (creating when needed) the SQLite database at path in WAL
@@ -118,7 +121,12 @@ func OpenPostgres(ctx context.Context, url string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to database %s: %w", redactURL(cfg), err)
 	}
-	return open(ctx, db, Postgres)
+	s, err := open(ctx, db, Postgres)
+	if err != nil {
+		return nil, err
+	}
+	s.pgConfig = cfg
+	return s, nil
 }
 
 // redactURL names the database without its password.
