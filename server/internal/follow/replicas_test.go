@@ -94,3 +94,29 @@ func TestNoGatewayOnAnyReplicaRefusesSession(t *testing.T) {
 		t.Fatal("a session was opened on a location no gateway follows")
 	}
 }
+
+// TestTokenRevokedOnOneReplicaDropsGatewayOnAnother: the admin revokes,
+// on replica A, the token of a gateway that follows replica B; B drops it
+// at once.
+func TestTokenRevokedOnOneReplicaDropsGatewayOnAnother(t *testing.T) {
+	a := servertest.New(t, servertest.WithPostgres())
+	b := a.Replica()
+	ctx := servertest.Ctx(t)
+	loc := gatewayLocation(t, a, "Branch")
+	tok, err := a.Admin.CreateGatewayToken(ctx, servertest.Req(a.AdminToken(), &v1.CreateGatewayTokenRequest{LocationId: loc.Id, Name: "branch-gw"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := newApplied()
+	done := runRemote(t, b, tok.Msg.GatewayToken, ap)
+	ap.waitFor(t, "the first snapshot", isSnapshotWith(""))
+	if _, err := a.Admin.RevokeGatewayToken(ctx, servertest.Req(a.AdminToken(), &v1.RevokeGatewayTokenRequest{Id: tok.Msg.Token.Id})); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		wantRefused(t, "the gateway", err, "This gateway token was revoked")
+	case <-time.After(15 * time.Second):
+		t.Fatal("the gateway following B is still connected after A revoked its token")
+	}
+}

@@ -47,9 +47,10 @@ type Fanout struct {
 	q    queue
 	wake chan struct{}
 
-	cancel context.CancelFunc
-	done   sync.WaitGroup
-	stats  Stats
+	cancel    context.CancelFunc
+	done      sync.WaitGroup
+	stats     Stats
+	onRevoked func(tokenID string)
 	// ready is closed once the first listening connection is up.
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -76,6 +77,15 @@ func New(st *store.Store, hub *notify.Hub, mgr *session.Manager, log *slog.Logge
 	hub.SetRelay(f)
 	mgr.SetRelay(f)
 	return f
+}
+
+// OnGatewayRevoked has fn called when another replica revoked a gateway
+// token (to drop the gateway if it follows this one). Call it before Start.
+func (f *Fanout) OnGatewayRevoked(fn func(tokenID string)) { f.onRevoked = fn }
+
+// GatewayRevoked tells the other replicas that a gateway token was revoked.
+func (f *Fanout) GatewayRevoked(tokenID string) {
+	f.enqueue(func(q *queue) { q.revoked = append(q.revoked, tokenID) })
 }
 
 // ID names this replica in notifications; it is new at every start.
@@ -184,6 +194,10 @@ func (f *Fanout) receive(payload string) {
 			f.hub.DeviceChangedHere(e.Device)
 		case kindEnded:
 			f.hub.SessionEndedHere(e.Device, notify.SessionEnded{SessionID: e.Session, LocationID: e.Loc, Reason: e.Reason, Message: e.Message})
+		case kindRevoked:
+			if f.onRevoked != nil {
+				f.onRevoked(e.Token)
+			}
 		case kindHello:
 			f.enqueue(func(q *queue) { q.announce = true })
 		case kindBye:

@@ -23,6 +23,7 @@ const (
 	kindInstance = "instance" // User's instance changed ("" for everyone)
 	kindDevice   = "device"   // Device's instance changed
 	kindEnded    = "ended"    // a session of Device ended
+	kindRevoked  = "revoked"  // gateway token Token was revoked
 	kindHello    = "hello"    // the sender started: announce what you follow
 	kindBye      = "bye"      // the sender stops: forget what it announced
 )
@@ -38,6 +39,7 @@ type event struct {
 	Session string `json:"s,omitempty"`
 	Reason  int    `json:"r,omitempty"`
 	Message string `json:"m,omitempty"`
+	Token   string `json:"t,omitempty"`
 }
 
 type ackKey struct{ loc, origin string }
@@ -55,6 +57,7 @@ type queue struct {
 	users     map[string]bool
 	devices   map[string]bool
 	ended     []event
+	revoked   []string
 	hello     bool
 	announce  bool
 	bye       bool
@@ -93,6 +96,9 @@ func (q *queue) events() []event {
 		out = append(out, event{Kind: kindDevice, Device: d})
 	}
 	out = append(out, q.ended...)
+	for _, id := range q.revoked {
+		out = append(out, event{Kind: kindRevoked, Token: id})
+	}
 	if q.bye {
 		out = append(out, event{Kind: kindBye})
 	}
@@ -124,6 +130,8 @@ func (q *queue) merge(unsent []event) {
 			}
 		case kindDevice:
 			q.devices[e.Device] = true
+		case kindRevoked:
+			q.revoked = append(q.revoked, e.Token)
 		case kindBye:
 			q.bye = true
 		}

@@ -12,9 +12,12 @@
 package seal
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -45,6 +48,7 @@ var ErrOpen = errors.New("cannot open sealed secret: wrong master key, wrong con
 // concurrent use.
 type Sealer struct {
 	aead cipher.AEAD
+	key  []byte
 }
 
 // New returns a Sealer using key, which must be KeyLen (32) bytes.
@@ -60,7 +64,19 @@ func New(key []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
 	}
-	return &Sealer{aead: aead}, nil
+	return &Sealer{aead: aead, key: bytes.Clone(key)}, nil
+}
+
+// Derive returns a 32-byte key for one purpose, derived from the master
+// key with HKDF-SHA256: every process holding the master key (the
+// replicas of a database) derives the same one, and it tells nothing of
+// the master key or of keys for other purposes.
+func (s *Sealer) Derive(purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, s.key, nil, "wicket "+purpose, KeyLen)
+	if err != nil {
+		panic(err) // only for lengths HKDF-SHA256 cannot give
+	}
+	return k
 }
 
 // LoadOrCreate returns a Sealer for the server's master key.

@@ -139,6 +139,9 @@ func (s *Service) RevokeGatewayToken(ctx context.Context, a Actor, id string) er
 		return err
 	}
 	s.gateways.drop(id, errGatewayRevoked())
+	if s.fanout != nil {
+		s.fanout.GatewayRevoked(id) // its gateway may follow another replica
+	}
 	return nil
 }
 

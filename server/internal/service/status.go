@@ -59,3 +59,8 @@ func (s *Service) Locations(ctx context.Context) ([]Location, error) {
 
 // InstanceID names the instance: the same on every replica of a database.
 func (s *Service) InstanceID() string { return s.instanceID }
+
+// SignInKey is the key the web pages seal a half-finished sign-in with:
+// derived from the master key, so any replica can finish a sign-in
+// another began.
+func (s *Service) SignInKey() []byte { return s.sealer.Derive("web sign-in") }

@@ -11,7 +11,6 @@ package web
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
@@ -43,7 +42,7 @@ func WithServer(url, fingerprint string) Option {
 // WithSignInKey sets the 32-byte key that seals a half-finished sign-in (a
 // right password waiting for its TOTP code) in a cookie. Replicas behind one
 // load balancer without sticky sessions need the same key; without this
-// option each process makes its own.
+// option it is derived from the master key, which they share.
 func WithSignInKey(key []byte) Option {
 	return func(c *config) { c.signInKey = key }
 }
@@ -78,12 +77,11 @@ func New(svc *service.Service, log *slog.Logger, opts ...Option) http.Handler {
 	key := cfg.signInKey
 	if len(key) != 32 {
 		if len(key) != 0 {
-			log.Warn("web: the sign-in key is not 32 bytes; using a key of this process instead")
+			log.Warn("web: the sign-in key is not 32 bytes; using the one derived from the master key instead")
 		}
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			panic(err) // crypto/rand does not fail on supported platforms
-		}
+		// Derived from the master key: every replica of a database
+		// opens a half-finished sign-in another one sealed.
+		key = svc.SignInKey()
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
