@@ -3,6 +3,7 @@ package api_test
 import (
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
 	"github.com/wicket-vpn/wicket/server/internal/service"
+	"github.com/wicket-vpn/wicket/server/internal/store/storetest"
 )
 
 // TestCannotSaveIsUnavailable makes the database refuse writes, as a
@@ -56,5 +58,44 @@ func TestCannotSaveIsUnavailable(t *testing.T) {
 	}
 	if _, err := s.Account.Login(ctx, servertest.Req("", &v1.LoginRequest{Username: "admin", Password: "admin-password"})); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUnreachableDatabaseIsUnavailable: PostgreSQL stops taking this
+// server's connections (down, restarting, failing over): calls answer
+// Unavailable with words that say to try again, not Internal, and work
+// again once the database is back.
+func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
+	s := servertest.New(t, servertest.WithPostgres())
+	ctx := servertest.Ctx(t)
+	u := s.CreateUser("alice")
+	u2, err := url.Parse(s.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u2.Path, "/")
+	admin := storetest.Admin(t)
+	if _, err := admin.ExecContext(ctx, "ALTER DATABASE "+name+" ALLOW_CONNECTIONS false"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Account.GetProfile(ctx, servertest.Req(u.Token, &v1.GetProfileRequest{}))
+	wantCode(t, err, connect.CodeUnavailable, "The server cannot reach its database right now; try again shortly.")
+	if _, err := admin.ExecContext(ctx, "ALTER DATABASE "+name+" ALLOW_CONNECTIONS true"); err != nil {
+		t.Fatal(err)
+	}
+	// Each pooled connection the database ended fails once more, as
+	// Unavailable, and is replaced; then calls work.
+	for try := 0; ; try++ {
+		_, err := s.Account.GetProfile(ctx, servertest.Req(u.Token, &v1.GetProfileRequest{}))
+		if err == nil {
+			break
+		}
+		wantCode(t, err, connect.CodeUnavailable, "The server cannot reach its database right now; try again shortly.")
+		if try > 10 {
+			t.Fatalf("still failing after %d calls once the database is back: %v", try+1, err)
+		}
 	}
 }

@@ -2,10 +2,16 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -15,6 +21,11 @@ import (
 
 // UnavailableMsg is what a person is told when the database cannot save.
 const UnavailableMsg = "The server cannot save right now (is the disk full?); try again shortly."
+
+// UnreachableMsg is what a person is told when the server cannot reach
+// its PostgreSQL database (down, restarting, failing over, out of
+// connections).
+const UnreachableMsg = "The server cannot reach its database right now; try again shortly."
 
 // unavailable classifies a failure of the database's storage — a full
 // disk, a read-only or unopenable file, an I/O error — as fault.Unavailable
@@ -27,6 +38,9 @@ func unavailable(err error) error {
 	var fe *fault.Error
 	if errors.As(err, &fe) {
 		return err // a domain error, or classified already
+	}
+	if msg := postgresUnavailable(err); msg != "" {
+		return fault.Wrap(fault.Unavailable, err, "%s", msg)
 	}
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
@@ -44,7 +58,36 @@ func unavailable(err error) error {
 // IsUnavailable reports whether err is a storage failure of the database.
 func IsUnavailable(err error) bool {
 	var fe *fault.Error
-	return errors.As(err, &fe) && fe.Kind == fault.Unavailable && fe.Msg == UnavailableMsg
+	return errors.As(err, &fe) && fe.Kind == fault.Unavailable && (fe.Msg == UnavailableMsg || fe.Msg == UnreachableMsg)
+}
+
+// postgresUnavailable says which message fits a PostgreSQL failure that
+// is the database's state rather than the request's, "" for others.
+func postgresUnavailable(err error) string {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return UnreachableMsg // whatever the server said while connecting
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "53100", pe.Code == "25006": // disk full; read-only (a standby)
+			return UnavailableMsg
+		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "53"), strings.HasPrefix(pe.Code, "57P"):
+			// connection failures; out of memory or connections; shutting
+			// down or starting up
+			return UnreachableMsg
+		}
+		return ""
+	}
+	if errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) && !errors.Is(err, context.Canceled) {
+		return UnreachableMsg
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return UnreachableMsg
+	}
+	return ""
 }
 
 // CheckWritable saves a row of the meta table and reports why it could not.

@@ -101,6 +101,19 @@ func URL(t testing.TB) string {
 	return u.String()
 }
 
+// Admin opens the test cluster's administrative database, to do to a
+// test's database what an outage would; it closes when the test ends.
+func Admin(t testing.TB) *sql.DB {
+	t.Helper()
+	URL(t) // starts the cluster when needed
+	db, err := sql.Open("pgx", adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // findBin finds a PostgreSQL server program on PATH or where Debian puts it.
 func findBin(name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
