@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ const poolSize = 256
 type member struct {
 	secret   string
 	device   string
+	key      string // the device's public key
 	lastStep int64 // the TOTP step this user used last
 }
 
@@ -33,13 +35,16 @@ type mfaRig struct {
 	s        *servertest.Server
 	location string
 	pool     chan *member
+	// servers take the pairs in turn: s alone, or s and its replicas.
+	servers []*servertest.Server
+	next    atomic.Uint64
 
 	// Pairs hold clock shared; moving the clock holds it alone, so a code
 	// is never checked in a step other than the one it was made for.
 	clock sync.RWMutex
 }
 
-func newMFARig(tb testing.TB, users int) *mfaRig {
+func newMFARig(tb testing.TB, users int, opts ...servertest.Option) *mfaRig {
 	tb.Helper()
 	// Accounts are only the setting here: cheap password hashes keep the
 	// set-up short and do not touch what is measured.
@@ -47,14 +52,14 @@ func newMFARig(tb testing.TB, users int) *mfaRig {
 	password.Params = password.Parameters{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 	tb.Cleanup(func() { password.Params = saved })
 
-	s := servertest.New(tb, servertest.WithoutSMTP())
+	s := servertest.New(tb, append([]servertest.Option{servertest.WithoutSMTP()}, opts...)...)
 	loc := s.CreateLocation(&v1.Location{Name: "Bench", Address: "10.64.0.1/16", MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL})
-	r := &mfaRig{s: s, location: loc.Id, pool: make(chan *member, users)}
+	r := &mfaRig{s: s, location: loc.Id, pool: make(chan *member, users), servers: []*servertest.Server{s}}
 	for i := range users {
 		u := s.CreateUser(fmt.Sprintf("user%03d", i))
 		s.EnableTOTP(u)
 		d := s.Enroll(u, "laptop")
-		r.pool <- &member{secret: u.TOTPSecret, device: d.Token}
+		r.pool <- &member{secret: u.TOTPSecret, device: d.Token, key: d.PublicKey}
 	}
 	// EnableTOTP moved the clock past each confirming code's step.
 	return r
@@ -77,12 +82,13 @@ func (r *mfaRig) pair(ctx context.Context, m *member) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	srv := r.servers[r.next.Add(1)%uint64(len(r.servers))]
 	start := time.Now()
-	st, err := r.s.Client.StartMfa(ctx, servertest.Req("", &v1.StartMfaRequest{DeviceToken: m.device, LocationId: r.location, Method: v1.MfaMethod_MFA_METHOD_TOTP}))
+	st, err := srv.Client.StartMfa(ctx, servertest.Req("", &v1.StartMfaRequest{DeviceToken: m.device, LocationId: r.location, Method: v1.MfaMethod_MFA_METHOD_TOTP}))
 	if err != nil {
 		return 0, fmt.Errorf("StartMfa: %w", err)
 	}
-	fin, err := r.s.Client.FinishMfa(ctx, servertest.Req("", &v1.FinishMfaRequest{ChallengeToken: st.Msg.ChallengeToken, Code: code}))
+	fin, err := srv.Client.FinishMfa(ctx, servertest.Req("", &v1.FinishMfaRequest{ChallengeToken: st.Msg.ChallengeToken, Code: code}))
 	if err != nil {
 		return 0, fmt.Errorf("FinishMfa: %w", err)
 	}
