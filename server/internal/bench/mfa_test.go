@@ -27,7 +27,7 @@ type member struct {
 	secret   string
 	device   string
 	key      string // the device's public key
-	lastStep int64 // the TOTP step this user used last
+	lastStep int64  // the TOTP step this user used last
 }
 
 // mfaRig is a running server with an MFA location and a pool of users.

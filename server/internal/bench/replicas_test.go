@@ -128,4 +128,3 @@ func percentile(list []time.Duration, p int) float64 {
 	i := min(len(s)*p/100, len(s)-1)
 	return float64(s[i]) / float64(time.Millisecond)
 }
-
