@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/seal"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
 	"github.com/wicket-vpn/wicket/server/internal/service"
+	"github.com/wicket-vpn/wicket/server/internal/store"
 	"github.com/wicket-vpn/wicket/server/internal/store/storetest"
 )
 
@@ -212,5 +214,42 @@ func TestReplicasStartTogether(t *testing.T) {
 	}
 	if len(ids) != 1 {
 		t.Fatalf("the replicas started %d instances: %v", len(ids), ids)
+	}
+}
+
+// TestReplicaListenerReconnects: the database drops the connections the
+// replicas listen on (a restart, a failover, an admin); a change made
+// meanwhile still reaches the client watching B, which looks again once
+// it listens again.
+func TestReplicaListenerReconnects(t *testing.T) {
+	a := servertest.New(t, servertest.WithPostgres())
+	b := a.Replica()
+	ctx := servertest.Ctx(t)
+	loc := a.MFALocation("Office")
+	u := a.CreateUser("alice")
+	d := a.Enroll(u, "laptop")
+	w := openWatch(t, b, d.Token, d.Instance.ConfigVersion)
+	checkWatchers(t, b, 1)
+
+	u2, err := url.Parse(a.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := storetest.Admin(t)
+	var n int
+	if err := admin.QueryRowContext(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
+		strings.TrimPrefix(u2.Path, "/"), store.ListenerName).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("ended %d listening connections (%v), want the two replicas'", n, err)
+	}
+	loc.PeerDisconnectThresholdSeconds = 450
+	if _, err := a.Admin.UpdateLocation(ctx, servertest.Req(a.AdminToken(), &v1.UpdateLocationRequest{Location: loc})); err != nil {
+		t.Fatal(err)
+	}
+	inst := w.nextInstance()
+	if li := instanceLocation(inst, loc.Id); li.GetPeerDisconnectThresholdSeconds() != 450 {
+		t.Fatalf("B pushed location %v", li)
+	}
+	if b.Svc.Fanout().Stats().Reconnects.Load() == 0 {
+		t.Fatal("B did not count its listener's reconnection")
 	}
 }

@@ -36,6 +36,10 @@ func (s *Store) Notify(ctx context.Context, channel, payload string) error {
 	return err
 }
 
+// ListenerName is the application_name of listening connections, as
+// pg_stat_activity shows them.
+const ListenerName = "wicketd replica listener"
+
 // Listener receives the notifications of one channel on a connection of
 // its own.
 type Listener struct {
@@ -48,7 +52,9 @@ func (s *Store) Listen(ctx context.Context, channel string) (*Listener, error) {
 	if s.dialect != Postgres || s.pgConfig == nil {
 		return nil, ErrNoNotifications
 	}
-	conn, err := pgx.ConnectConfig(ctx, s.pgConfig.Copy())
+	cfg := s.pgConfig.Copy()
+	cfg.RuntimeParams["application_name"] = ListenerName
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to listen for other replicas: %w", err)
 	}
