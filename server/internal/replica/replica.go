@@ -179,7 +179,11 @@ func (f *Fanout) receive(payload string) {
 		f.stats.Events.Add(1)
 		switch e.Kind {
 		case kindPeers:
-			f.mgr.RemotePublished(m.From, e.Loc, e.Gen)
+			var devices []string
+			if !e.Full {
+				devices = append([]string{}, e.Devices...) // not nil: these devices only
+			}
+			f.mgr.RemotePublished(m.From, e.Loc, e.Gen, devices)
 		case kindAllPeers:
 			f.mgr.RemoteAllPublished()
 		case kindAck:
@@ -294,8 +298,8 @@ func (f *Fanout) poke() {
 // The session manager's relay.
 
 // PeersChanged implements session.Relay.
-func (f *Fanout) PeersChanged(locationID string, gen uint64) {
-	f.enqueue(func(q *queue) { q.peers[locationID] = max(q.peers[locationID], gen) })
+func (f *Fanout) PeersChanged(locationID string, gen uint64, devices []string) {
+	f.enqueue(func(q *queue) { q.publish(locationID, gen, devices) })
 }
 
 // AllPeersChanged implements session.Relay.

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/wicket-vpn/wicket/server/internal/store"
@@ -16,7 +17,7 @@ type message struct {
 }
 
 const (
-	kindPeers    = "peers"    // Loc's peer set changed: publication Gen of the sender
+	kindPeers    = "peers"    // Loc's peer set changed (Devices' peers, or all when Full): publication Gen of the sender
 	kindAllPeers = "allpeers" // any peer set may have changed
 	kindAck      = "ack"      // a gateway of the sender took publication Gen of Origin at Loc
 	kindFollow   = "follow"   // Count gateways follow Loc at the sender
@@ -40,6 +41,21 @@ type event struct {
 	Reason  int    `json:"r,omitempty"`
 	Message string `json:"m,omitempty"`
 	Token   string `json:"t,omitempty"`
+	// Devices whose peers changed; Full: any peer may have.
+	Devices []string `json:"ds,omitempty"`
+	Full    bool     `json:"f,omitempty"`
+}
+
+// maxDevices is how many devices one peers event names; past it the
+// other replicas read the location whole.
+const maxDevices = 100
+
+// pub is the queued publication of one location: the latest number, and
+// what changed since the last sent.
+type pub struct {
+	gen     uint64
+	full    bool
+	devices map[string]struct{}
 }
 
 type ackKey struct{ loc, origin string }
@@ -49,7 +65,7 @@ type ackKey struct{ loc, origin string }
 // latest follower count per location, each changed user and device once;
 // session ends each.
 type queue struct {
-	peers     map[string]uint64
+	peers     map[string]*pub
 	allPeers  bool
 	acks      map[ackKey]uint64
 	following map[string]int
@@ -64,7 +80,31 @@ type queue struct {
 }
 
 func newQueue() queue {
-	return queue{peers: map[string]uint64{}, acks: map[ackKey]uint64{}, following: map[string]int{}, users: map[string]bool{}, devices: map[string]bool{}}
+	return queue{peers: map[string]*pub{}, acks: map[ackKey]uint64{}, following: map[string]int{}, users: map[string]bool{}, devices: map[string]bool{}}
+}
+
+// publish queues a location's publication gen of the devices named, or of
+// the whole set when devices is nil.
+func (q *queue) publish(loc string, gen uint64, devices []string) {
+	p := q.peers[loc]
+	if p == nil {
+		p = &pub{devices: map[string]struct{}{}}
+		q.peers[loc] = p
+	}
+	p.gen = max(p.gen, gen)
+	if devices == nil {
+		p.full = true
+	}
+	if p.full {
+		p.devices = nil
+		return
+	}
+	for _, id := range devices {
+		p.devices[id] = struct{}{}
+	}
+	if len(p.devices) > maxDevices {
+		p.full, p.devices = true, nil
+	}
 }
 
 // events lists the queue's events, the goodbye last.
@@ -79,8 +119,16 @@ func (q *queue) events() []event {
 	if q.allPeers {
 		out = append(out, event{Kind: kindAllPeers})
 	}
-	for loc, gen := range q.peers {
-		out = append(out, event{Kind: kindPeers, Loc: loc, Gen: gen})
+	for loc, p := range q.peers {
+		e := event{Kind: kindPeers, Loc: loc, Gen: p.gen, Full: p.full}
+		if !p.full {
+			e.Devices = make([]string, 0, len(p.devices))
+			for id := range p.devices {
+				e.Devices = append(e.Devices, id)
+			}
+			slices.Sort(e.Devices)
+		}
+		out = append(out, e)
 	}
 	for k, gen := range q.acks {
 		out = append(out, event{Kind: kindAck, Loc: k.loc, Origin: k.origin, Gen: gen})
@@ -118,7 +166,14 @@ func (q *queue) merge(unsent []event) {
 		case kindAllPeers:
 			q.allPeers = true
 		case kindPeers:
-			q.peers[e.Loc] = max(q.peers[e.Loc], e.Gen)
+			var devices []string
+			if !e.Full {
+				devices = e.Devices
+				if devices == nil {
+					devices = []string{}
+				}
+			}
+			q.publish(e.Loc, e.Gen, devices)
 		case kindAck:
 			k := ackKey{e.Loc, e.Origin}
 			q.acks[k] = max(q.acks[k], e.Gen)

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,7 +61,7 @@ func TestEncodeSplitsWithinTheLimit(t *testing.T) {
 func TestQueueCoalesces(t *testing.T) {
 	q := newQueue()
 	for gen := range uint64(50) {
-		q.peers["loc"] = max(q.peers["loc"], gen+1)
+		q.publish("loc", gen+1, []string{"dev-a", "dev-b"})
 		q.users["alice"] = true
 	}
 	q.ended = append(q.ended, event{Kind: kindEnded, Session: "s1"}, event{Kind: kindEnded, Session: "s2"})
@@ -69,16 +70,16 @@ func TestQueueCoalesces(t *testing.T) {
 		t.Fatalf("%d events: %v", len(got), got)
 	}
 	for _, e := range got {
-		if e.Kind == kindPeers && e.Gen != 50 {
-			t.Fatalf("coalesced publication %d, want the latest, 50", e.Gen)
+		if e.Kind == kindPeers && (e.Gen != 50 || e.Full || !slices.Equal(e.Devices, []string{"dev-a", "dev-b"})) {
+			t.Fatalf("coalesced publication %+v, want the latest, 50, of both devices", e)
 		}
 	}
 	// Unsent events go back in front of newer ones.
 	r := newQueue()
 	r.ended = []event{{Kind: kindEnded, Session: "s3"}}
-	r.peers["loc"] = 51
+	r.publish("loc", 51, nil)
 	r.merge(got)
-	if r.peers["loc"] != 51 || len(r.ended) != 3 || r.ended[0].Session != "s1" || r.ended[2].Session != "s3" || !r.users["alice"] {
+	if r.peers["loc"].gen != 51 || !r.peers["loc"].full || len(r.ended) != 3 || r.ended[0].Session != "s1" || r.ended[2].Session != "s3" || !r.users["alice"] {
 		t.Fatalf("merged queue %+v", r)
 	}
 }

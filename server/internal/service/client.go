@@ -440,7 +440,9 @@ func (s *Service) FinishMFA(ctx context.Context, challengeToken, code, remote st
 		return Opened{}, err
 	}
 	s.Sessions.Announce(replaced)
-	s.waitGateways(ctx, l.ID, s.Sessions.Publish(l.ID))
+	// The new session's peer, read again by the gateways as that one
+	// device's (the replaced session was the same device's).
+	s.waitGateways(ctx, l.ID, s.Sessions.PublishDevices(l.ID, d.ID))
 	t := tunnelOf(l, addr)
 	t.PresharedKey = psk.String()
 	return Opened{Session: sessionOf(sess), Tunnel: t, ExpiresAt: expiry(l, sess)}, nil

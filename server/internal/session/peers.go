@@ -3,24 +3,40 @@ package session
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/wicket-vpn/wicket/server/internal/peers"
 	"github.com/wicket-vpn/wicket/server/internal/store"
+	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
 
 // ErrLocationDeleted ends a peer subscription whose location is gone.
 var ErrLocationDeleted = errors.New("location deleted")
 
-// PeerSub follows a location's desired peer set. It is level-triggered: on
-// every signal it recomputes the set from the store and returns the
-// difference from what it delivered last, so a slow subscriber never misses
-// a change and never needs a queue.
+// PeerSub follows a location's desired peer set. It is level-triggered: a
+// publication marks what may have changed — the whole set, or the peers of
+// some devices — and the next Next reads that part again from the store
+// and returns the difference from what it delivered last. A slow
+// subscriber coalesces publications and never misses one, and never needs
+// a queue: its dirty marks are a set, which falls back to the whole peer
+// set when it grows past maxDirty.
+//
+// Reading a device's peer again, rather than carrying the peer in the
+// publication, keeps publications in any order right: whatever order two
+// sessions of one device are published in, the store says which is live.
 type PeerSub struct {
 	m          *Manager
 	LocationID string
 	signal     chan struct{}
 	iface      *peers.Interface
 	last       peers.Set
+	// loc is the location as last read whole; devices maps each device
+	// with a delivered peer to its key.
+	loc     store.Location
+	devices map[string]wgkey.Key
+	// What publications marked since the last read, guarded by m.mu.
+	full  bool
+	dirty map[string]struct{}
 	// pending is the publication the last returned change reflects; it is
 	// acknowledged when the subscriber asks for the next change, which it
 	// does only after applying the last one.
@@ -41,7 +57,7 @@ func (m *Manager) FollowPeers(locationID string) *PeerSub {
 }
 
 func (m *Manager) subscribe(locationID string, gateway bool) *PeerSub {
-	s := &PeerSub{m: m, LocationID: locationID, signal: make(chan struct{}, 1), gateway: gateway}
+	s := &PeerSub{m: m, LocationID: locationID, signal: make(chan struct{}, 1), gateway: gateway, full: true}
 	s.signal <- struct{}{}
 	m.mu.Lock()
 	if m.subs[locationID] == nil {
@@ -103,10 +119,52 @@ func (m *Manager) Publish(locationID string) uint64 {
 	defer m.mu.Unlock()
 	m.gen[locationID]++
 	for s := range m.subs[locationID] {
-		s.poke()
+		s.markFull()
 	}
-	m.relay.PeersChanged(locationID, m.gen[locationID])
+	m.relay.PeersChanged(locationID, m.gen[locationID], nil)
 	return m.gen[locationID]
+}
+
+// PublishDevices tells a location's subscribers that the peers of these
+// devices may have changed (a session started or ended) and returns the
+// publication's number, for WaitApplied. Subscribers read those devices
+// again, not the whole set: the cost grows with the change, not with the
+// location.
+func (m *Manager) PublishDevices(locationID string, deviceIDs ...string) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gen[locationID]++
+	for s := range m.subs[locationID] {
+		s.markDevices(deviceIDs)
+	}
+	m.relay.PeersChanged(locationID, m.gen[locationID], deviceIDs)
+	return m.gen[locationID]
+}
+
+// maxDirty is how many devices a subscriber reads again one by one;
+// beyond, it reads the whole set.
+const maxDirty = 4096
+
+// markFull and markDevices record a publication for the next read and
+// wake the subscriber; m.mu is held.
+func (s *PeerSub) markFull() {
+	s.full, s.dirty = true, nil
+	s.poke()
+}
+
+func (s *PeerSub) markDevices(ids []string) {
+	if !s.full {
+		if s.dirty == nil {
+			s.dirty = make(map[string]struct{}, len(ids))
+		}
+		for _, id := range ids {
+			s.dirty[id] = struct{}{}
+		}
+		if len(s.dirty) > maxDirty {
+			s.full, s.dirty = true, nil
+		}
+	}
+	s.poke()
 }
 
 // PublishAll tells every subscriber to look again (a user's groups or
@@ -118,12 +176,12 @@ func (m *Manager) PublishAll() {
 	m.relay.AllPeersChanged()
 }
 
-// pokeAll makes every subscriber look again; m.mu is held.
+// pokeAll makes every subscriber read its whole set again; m.mu is held.
 func (m *Manager) pokeAll() {
 	for id, set := range m.subs {
 		m.gen[id]++
 		for s := range set {
-			s.poke()
+			s.markFull()
 		}
 	}
 }
@@ -183,10 +241,29 @@ func (s *PeerSub) ack(gen uint64) {
 	}
 }
 
-func (s *PeerSub) generation() uint64 {
+// take returns the current publication and what was marked since the
+// last take, clearing the marks.
+func (s *PeerSub) take() (gen uint64, full bool, dirty map[string]struct{}) {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
-	return s.m.gen[s.LocationID]
+	gen, full, dirty = s.m.gen[s.LocationID], s.full, s.dirty
+	s.full, s.dirty = false, nil
+	return gen, full, dirty
+}
+
+// remark puts marks back after a failed read, so the next one retries.
+func (s *PeerSub) remark(full bool, dirty map[string]struct{}) {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	if full {
+		s.markFull()
+		return
+	}
+	ids := make([]string, 0, len(dirty))
+	for id := range dirty {
+		ids = append(ids, id)
+	}
+	s.markDevices(ids)
 }
 
 func (s *PeerSub) poke() {
@@ -206,32 +283,102 @@ func (s *PeerSub) Next(ctx context.Context) (peers.Change, error) {
 			return peers.Change{}, ctx.Err()
 		case <-s.signal:
 		}
-		gen := s.generation()
-		iface, list, err := s.m.DesiredPeers(ctx, s.LocationID)
-		if errors.Is(err, store.ErrNotFound) {
-			return peers.Change{}, ErrLocationDeleted
+		ch, err := s.read(ctx)
+		if err != nil || !ch.Empty() {
+			return ch, err
 		}
-		if err != nil {
-			return peers.Change{}, err
-		}
-		ch := s.diff(iface, list)
-		if !ch.Empty() {
-			s.pending = gen
-			return ch, nil
-		}
-		s.ack(gen)
 	}
 }
 
-// diff is the change from what was delivered last: a snapshot when the
-// interface is new, else the peers that changed.
-func (s *PeerSub) diff(iface peers.Interface, list []peers.Peer) peers.Change {
+// read reads what publications marked; a change that is not empty is
+// pending until the next call, an empty one acknowledged at once.
+func (s *PeerSub) read(ctx context.Context) (peers.Change, error) {
+	gen, full, dirty := s.take()
+	var ch peers.Change
+	var err error
+	if full || s.iface == nil || !s.loc.MFA {
+		// Without MFA every allowed device is a peer, whatever its
+		// sessions: such locations are read whole.
+		ch, err = s.readAll(ctx)
+	} else {
+		ch, err = s.readDevices(ctx, dirty)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return peers.Change{}, ErrLocationDeleted
+	}
+	if err != nil {
+		s.remark(full || s.iface == nil, dirty)
+		return peers.Change{}, err
+	}
+	if !ch.Empty() {
+		s.pending = gen
+		return ch, nil
+	}
+	s.ack(gen)
+	return ch, nil
+}
+
+// readAll reads the whole peer set and returns the change from what was
+// delivered last: a snapshot when the interface is new, else the peers
+// that changed.
+func (s *PeerSub) readAll(ctx context.Context) (peers.Change, error) {
+	loc, iface, list, devices, err := s.m.desiredPeers(ctx, s.LocationID)
+	if err != nil {
+		return peers.Change{}, err
+	}
 	want := peers.NewSet(list)
-	defer func() { s.iface, s.last = &iface, want }()
+	byDevice := make(map[string]wgkey.Key, len(list))
+	for i, p := range list {
+		byDevice[devices[i]] = p.PublicKey
+	}
+	defer func() { s.iface, s.last, s.loc, s.devices = &iface, want, loc, byDevice }()
 	if s.iface == nil || !s.iface.Equal(iface) {
-		return peers.Change{Snapshot: true, Interface: iface, Peers: list}
+		return peers.Change{Snapshot: true, Interface: iface, Peers: list}, nil
 	}
 	ch := peers.Change{Interface: iface}
 	ch.Upserts, ch.Removes = s.last.Diff(want)
-	return ch
+	return ch, nil
+}
+
+// readDevices reads the peers of the marked devices of an MFA location
+// and returns how they differ from what was delivered.
+func (s *PeerSub) readDevices(ctx context.Context, dirty map[string]struct{}) (peers.Change, error) {
+	ch := peers.Change{Interface: *s.iface}
+	ids := make([]string, 0, len(dirty))
+	for id := range dirty {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // the change lists peers in a stable order
+	type found struct {
+		p  peers.Peer
+		ok bool
+	}
+	read := make([]found, len(ids))
+	for i, id := range ids {
+		p, ok, err := s.m.desiredPeerOf(ctx, s.loc, id)
+		if err != nil {
+			return peers.Change{}, err
+		}
+		read[i] = found{p, ok}
+	}
+	// Only now, with every read done, is the delivered state changed.
+	for i, id := range ids {
+		old, had := s.devices[id]
+		p, ok := read[i].p, read[i].ok
+		if had && (!ok || old != p.PublicKey) {
+			delete(s.last, old)
+			delete(s.devices, id)
+			ch.Removes = append(ch.Removes, old)
+		}
+		if !ok {
+			continue
+		}
+		if cur, present := s.last[p.PublicKey]; present && cur.Equal(p) {
+			continue
+		}
+		s.last[p.PublicKey] = p
+		s.devices[id] = p.PublicKey
+		ch.Upserts = append(ch.Upserts, p)
+	}
+	return ch, nil
 }

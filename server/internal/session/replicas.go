@@ -11,9 +11,10 @@ import "time"
 // Relay tells other replicas of a Manager's publications. Its methods are
 // called with the Manager's lock held and must not block.
 type Relay interface {
-	// PeersChanged: the location's peer set may have changed; gen is this
-	// replica's publication number.
-	PeersChanged(locationID string, gen uint64)
+	// PeersChanged: the location's peer set may have changed, only for
+	// the devices named unless devices is nil; gen is this replica's
+	// publication number.
+	PeersChanged(locationID string, gen uint64, devices []string)
 	// AllPeersChanged: any location's peer set may have changed.
 	AllPeersChanged()
 	// PeersAcked: a gateway following this replica has taken publication
@@ -25,10 +26,10 @@ type Relay interface {
 
 type noRelay struct{}
 
-func (noRelay) PeersChanged(string, uint64)       {}
-func (noRelay) AllPeersChanged()                  {}
-func (noRelay) PeersAcked(string, string, uint64) {}
-func (noRelay) Following(string, int)             {}
+func (noRelay) PeersChanged(string, uint64, []string) {}
+func (noRelay) AllPeersChanged()                      {}
+func (noRelay) PeersAcked(string, string, uint64)     {}
+func (noRelay) Following(string, int)                 {}
 
 // FollowerTTL is how long another replica's announcement of its gateways
 // counts; replicas repeat it well within (replica.AnnounceEvery). It is
@@ -94,15 +95,20 @@ func (m *Manager) remoteGateways(locationID string) int {
 }
 
 // RemotePublished is replica origin's publication theirs of a location's
-// peer set: the subscribers here look again, and once a gateway here has
-// taken it, origin hears so.
-func (m *Manager) RemotePublished(origin, locationID string, theirs uint64) {
+// peer set (of the devices named, or all of it when devices is nil): the
+// subscribers here read it again, and once a gateway here has taken it,
+// origin hears so.
+func (m *Manager) RemotePublished(origin, locationID string, theirs uint64, devices []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.gen[locationID]++
 	gen := m.gen[locationID]
 	for s := range m.subs[locationID] {
-		s.poke()
+		if devices == nil {
+			s.markFull()
+		} else {
+			s.markDevices(devices)
+		}
 	}
 	if m.localGateways(locationID) > 0 {
 		m.heardAt[locationID] = append(m.heardAt[locationID], heard{gen: gen, origin: origin, theirs: theirs})

@@ -166,19 +166,32 @@ func (m *Manager) endAt(ctx context.Context, q *store.Q, s store.Session, loc st
 
 // Announce removes ended sessions' peers and tells their devices why.
 func (m *Manager) Announce(ended ...*Ended) {
-	locs := map[string]bool{}
+	// An MFA location's peers are its sessions': only the devices whose
+	// session ended are read again. Elsewhere sessions do not make peers
+	// (only their endpoints), and the location is read whole.
+	devices := map[string][]string{}
+	whole := map[string]bool{}
 	for _, e := range ended {
 		if e == nil {
 			continue
 		}
-		locs[e.Session.LocationID] = true
+		if id := e.Session.LocationID; e.Location.MFA && e.Location.ID == id {
+			devices[id] = append(devices[id], e.Session.DeviceID)
+		} else {
+			whole[id] = true
+		}
 		m.log.Info("session ended", "session", e.Session.ID, "location", e.Location.Name, "device", e.Session.DeviceID, "reason", ReasonName(e.Reason))
 		m.hub.SessionEnded(e.Session.DeviceID, notify.SessionEnded{
 			SessionID: e.Session.ID, LocationID: e.Session.LocationID, Reason: e.Reason, Message: Message(e.Reason, e.Location),
 		})
 	}
-	for id := range locs {
+	for id := range whole {
 		m.Publish(id)
+	}
+	for id, list := range devices {
+		if !whole[id] {
+			m.PublishDevices(id, list...)
+		}
 	}
 }
 
@@ -271,67 +284,74 @@ func Allowed(loc store.Location, groups []string) bool {
 // location, the devices with an active session, each with its session's
 // pre-shared key; otherwise every device whose user may use the location.
 func (m *Manager) DesiredPeers(ctx context.Context, locationID string) (peers.Interface, []peers.Peer, error) {
+	_, iface, list, _, err := m.desiredPeers(ctx, locationID)
+	return iface, list, err
+}
+
+// desiredPeers is DesiredPeers with the location as read and the device
+// of each peer.
+func (m *Manager) desiredPeers(ctx context.Context, locationID string) (store.Location, peers.Interface, []peers.Peer, []string, error) {
 	loc, err := m.store.LocationByID(ctx, locationID)
 	if err != nil {
-		return peers.Interface{}, nil, err
+		return loc, peers.Interface{}, nil, nil, err
 	}
 	iface, err := m.gatewayInterface(loc)
 	if err != nil {
-		return iface, nil, err
+		return loc, iface, nil, nil, err
+	}
+	var list []peers.Peer
+	var ids []string
+	if loc.MFA {
+		active, err := m.store.ListSessions(ctx, store.SessionFilter{LocationID: loc.ID, ActiveOnly: true})
+		if err != nil {
+			return loc, iface, nil, nil, err
+		}
+		devices, err := m.store.ListDevices(ctx)
+		if err != nil {
+			return loc, iface, nil, nil, err
+		}
+		byID := make(map[string]store.Device, len(devices))
+		for _, d := range devices {
+			byID[d.ID] = d
+		}
+		addrs, err := m.store.AddressesOfLocation(ctx, loc.ID)
+		if err != nil {
+			return loc, iface, nil, nil, err
+		}
+		for _, s := range active {
+			d, ok := byID[s.DeviceID]
+			if !ok {
+				continue
+			}
+			if p, ok := m.sessionPeer(loc, d, s, addrs[s.DeviceID]); ok {
+				list, ids = append(list, p), append(ids, d.ID)
+			}
+		}
+		return loc, iface, list, ids, nil
 	}
 	devices, err := m.store.ListDevices(ctx)
 	if err != nil {
-		return iface, nil, err
-	}
-	byID := make(map[string]store.Device, len(devices))
-	for _, d := range devices {
-		byID[d.ID] = d
+		return loc, iface, nil, nil, err
 	}
 	addrs, err := m.store.AddressesOfLocation(ctx, loc.ID)
 	if err != nil {
-		return iface, nil, err
-	}
-	active, err := m.store.ListSessions(ctx, store.SessionFilter{LocationID: loc.ID, ActiveOnly: true})
-	if err != nil {
-		return iface, nil, err
+		return loc, iface, nil, nil, err
 	}
 	// Where each device's session was last heard from: a gateway that
 	// creates the peer afresh starts the handshake there.
+	active, err := m.store.ListSessions(ctx, store.SessionFilter{LocationID: loc.ID, ActiveOnly: true})
+	if err != nil {
+		return loc, iface, nil, nil, err
+	}
 	endpoints := map[string]netip.AddrPort{}
 	for _, s := range active {
 		if ap, err := netip.ParseAddrPort(s.Endpoint); err == nil {
 			endpoints[s.DeviceID] = ap
 		}
 	}
-	var list []peers.Peer
-	add := func(d store.Device, addr string, psk wgkey.Key) {
-		p, err := peerOf(d, addr, psk)
-		if err != nil {
-			m.log.Error("device left out of the location's peers", "location", loc.Name, "device", d.ID, "err", err)
-			return
-		}
-		p.Endpoint = endpoints[d.ID]
-		list = append(list, p)
-	}
-	if loc.MFA {
-		for _, s := range active {
-			d, ok := byID[s.DeviceID]
-			addr := addrs[s.DeviceID]
-			if !ok || addr == "" || s.PresharedKey == "" {
-				continue
-			}
-			raw, err := OpenString(m.sealer, s.PresharedKey, PSKAAD(s.ID))
-			if err != nil || len(raw) != wgkey.KeyLen {
-				m.log.Error("cannot open a session's pre-shared key; leaving its peer out", "session", s.ID, "err", err)
-				continue
-			}
-			add(d, addr, wgkey.Key(raw))
-		}
-		return iface, list, nil
-	}
 	users, err := m.store.ListUsers(ctx)
 	if err != nil {
-		return iface, nil, err
+		return loc, iface, nil, nil, err
 	}
 	allowed := map[string]bool{}
 	for _, u := range users {
@@ -350,9 +370,62 @@ func (m *Manager) DesiredPeers(ctx context.Context, locationID string) (peers.In
 				continue
 			}
 		}
-		add(d, addr, wgkey.Key{})
+		p, err := peerOf(d, addr, wgkey.Key{})
+		if err != nil {
+			m.log.Error("device left out of the location's peers", "location", loc.Name, "device", d.ID, "err", err)
+			continue
+		}
+		p.Endpoint = endpoints[d.ID]
+		list, ids = append(list, p), append(ids, d.ID)
 	}
-	return iface, list, nil
+	return loc, iface, list, ids, nil
+}
+
+// sessionPeer is the peer an active session of an MFA location gives its
+// device, false when it gives none (no address, a key that cannot be
+// opened).
+func (m *Manager) sessionPeer(loc store.Location, d store.Device, s store.Session, addr string) (peers.Peer, bool) {
+	if addr == "" || s.PresharedKey == "" {
+		return peers.Peer{}, false
+	}
+	raw, err := OpenString(m.sealer, s.PresharedKey, PSKAAD(s.ID))
+	if err != nil || len(raw) != wgkey.KeyLen {
+		m.log.Error("cannot open a session's pre-shared key; leaving its peer out", "session", s.ID, "err", err)
+		return peers.Peer{}, false
+	}
+	p, err := peerOf(d, addr, wgkey.Key(raw))
+	if err != nil {
+		m.log.Error("device left out of the location's peers", "location", loc.Name, "device", d.ID, "err", err)
+		return peers.Peer{}, false
+	}
+	p.Endpoint, _ = netip.ParseAddrPort(s.Endpoint)
+	return p, true
+}
+
+// desiredPeerOf reads the peer one device should have at an MFA location:
+// its active session's, if it has one. A few indexed reads, whatever the
+// location's size.
+func (m *Manager) desiredPeerOf(ctx context.Context, loc store.Location, deviceID string) (peers.Peer, bool, error) {
+	active, err := m.store.ListSessions(ctx, store.SessionFilter{LocationID: loc.ID, DeviceID: deviceID, ActiveOnly: true, Limit: 1})
+	if err != nil || len(active) == 0 {
+		return peers.Peer{}, false, err
+	}
+	d, err := m.store.DeviceByID(ctx, deviceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return peers.Peer{}, false, nil
+	}
+	if err != nil {
+		return peers.Peer{}, false, err
+	}
+	addr, err := m.store.AddressOf(ctx, loc.ID, deviceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return peers.Peer{}, false, nil
+	}
+	if err != nil {
+		return peers.Peer{}, false, err
+	}
+	p, ok := m.sessionPeer(loc, d, active[0], addr)
+	return p, ok, nil
 }
 
 // gatewayInterface is the WireGuard interface a location's gateway runs.
