@@ -203,5 +203,3 @@ func describe(have, want peers.Set) string {
 	}
 	return out
 }
-
-
