@@ -57,3 +57,38 @@ func isUpsertOf(key string) func(peers.Change) bool {
 			isSnapshotWith(key)(c)
 	}
 }
+
+// BenchmarkStandaloneGatewayFailover measures how long a standalone
+// gateway with its own reconnect defaults takes to follow the other
+// replica once the one it follows is closed: from the close to the other
+// replica's snapshot applied. The two replicas take turns.
+func BenchmarkStandaloneGatewayFailover(b *testing.B) {
+	a := servertest.New(b, servertest.WithPostgres())
+	a.Clock.Set(time.Now())
+	a.AdminToken()
+	r := a.Replica()
+	loc := mfaLocation(b, a, "Branch", 0)
+	tok, err := a.Admin.CreateGatewayToken(servertest.Ctx(b), servertest.Req(a.AdminToken(), &v1.CreateGatewayTokenRequest{LocationId: loc.Id}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	app := newApplied()
+	startRemoteWith(b, a, tok.Msg.GatewayToken, app, func(o *follow.RemoteOptions) { o.ServerURLs = []string{r.URL} })
+	app.waitFor(b, "the first snapshot", isSnapshotWith(""))
+	servers := []*servertest.Server{a, r}
+	var worst, total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s := servers[i%2]
+		s.Close()
+		lost := time.Now()
+		app.waitFor(b, "the other replica's snapshot", isSnapshotWith(""))
+		took := time.Since(lost)
+		total, worst = total+took, max(worst, took)
+		b.StopTimer()
+		s.Start()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/failover")
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
+}
