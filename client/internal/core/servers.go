@@ -126,9 +126,10 @@ func (s *servers) describe() string {
 }
 
 // try runs call against the address in use and, while it fails at the
-// connection level, against the next ones, each once. When every one
-// failed, a replica's own words ("the gateway is offline") are worth more
-// than a refused connection, so the first answer a server sent wins.
+// connection level, against the next ones in the list, each once; the one
+// that answers stays in use. When every one failed, a replica's own words
+// ("the gateway is offline") are worth more than a refused connection, so
+// the first answer a server sent wins.
 //
 // A call whose connection broke after it was sent may have been done by
 // the lost replica; sending it again is still right: the calls are
@@ -137,22 +138,40 @@ func (s *servers) describe() string {
 // unspent when it answers Unavailable.
 func (s *servers) try(ctx context.Context, call func(wicketv1connect.ClientServiceClient) error) error {
 	var err, answer error
-	for range max(s.count(), 1) {
-		u, cl := s.current()
+	for _, u := range s.order() {
+		s.mu.Lock()
+		cl := s.clientLocked(u)
+		s.mu.Unlock()
 		if err = call(cl); !unreachable(ctx, err) {
+			s.use(u)
 			return err
 		}
 		if answer == nil && connect.IsWireError(err) {
 			answer = err
 		}
-		if !s.failed(u) {
-			break
-		}
+		s.failed(u)
 	}
 	if answer != nil {
 		return answer
 	}
 	return err
+}
+
+// order is the list starting at the address in use.
+func (s *servers) order() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := max(slices.Index(s.urls, s.cur), 0)
+	return append(slices.Clone(s.urls[i:]), s.urls[:i]...)
+}
+
+// use makes u the address in use, when it is still listed.
+func (s *servers) use(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slices.Contains(s.urls, u) {
+		s.cur = u
+	}
 }
 
 // unreachable reports whether a unary call failed without the server
