@@ -95,13 +95,19 @@ func (c *core) watchLoop(ctx context.Context, in *instance) {
 	backoff := minBackoff
 	failovers := 0
 	for ctx.Err() == nil {
+		start := time.Now()
 		url, opened, err := c.watchOnce(ctx, in)
 		c.setLive(in, false)
 		if ctx.Err() != nil {
 			return
 		}
 		if opened {
-			backoff, failovers = minBackoff, 0
+			backoff = minBackoff
+			// Replicas that drop every stream at once must not be
+			// cycled through without a pause.
+			if time.Since(start) >= minBackoff {
+				failovers = 0
+			}
 		}
 		if streamLost(ctx, err) && in.servers.failed(url) {
 			next, _ := in.servers.current()
