@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -181,6 +182,8 @@ type instanceJSON struct {
 	ID             string         `json:"id"`
 	Name           string         `json:"name"`
 	URL            string         `json:"url"`
+	Server         string         `json:"server"`
+	Servers        []string       `json:"servers"`
 	Username       string         `json:"username"`
 	DeviceName     string         `json:"device_name"`
 	ConfigVersion  uint64         `json:"config_version"`
@@ -224,7 +227,7 @@ func (a *app) statusCmd() *cobra.Command {
 			active := a.activeConnections()
 			var out statusJSON
 			for _, in := range c.Instances() {
-				ij := instanceJSON{ID: in.ID, Name: in.Name, URL: in.URL, Username: in.Username, DeviceName: in.DeviceName,
+				ij := instanceJSON{ID: in.ID, Name: in.Name, URL: in.URL, Server: in.Server, Servers: in.Servers, Username: in.Username, DeviceName: in.DeviceName,
 					ConfigVersion: in.ConfigVersion, EnabledMethods: in.EnabledMethods, UpdateError: in.UpdateError, Locations: []locationJSON{}}
 				if ij.EnabledMethods == nil {
 					ij.EnabledMethods = []core.Method{}
@@ -254,6 +257,9 @@ func (a *app) statusCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			for _, in := range out.Instances {
 				fmt.Fprintf(tw, "%s (%s) — %s on %s\n", in.Name, in.URL, in.Username, in.DeviceName)
+				if len(in.Servers) > 1 {
+					fmt.Fprintf(tw, "  using %s; fails over to %s\n", in.Server, strings.Join(slices.DeleteFunc(slices.Clone(in.Servers), func(u string) bool { return u == in.Server }), ", "))
+				}
 				if in.UpdateError != "" {
 					fmt.Fprintf(tw, "  not up to date: %s\n", in.UpdateError)
 				}

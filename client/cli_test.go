@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -126,6 +127,9 @@ func TestCLIEnrollStatusConnect(t *testing.T) {
 	st := e.status()
 	if len(st.Instances) != 1 || len(st.Instances[0].Locations) != 1 {
 		t.Fatalf("status = %+v", st)
+	}
+	if in := st.Instances[0]; in.Server != e.s.URL || !slices.Equal(in.Servers, []string{e.s.URL}) {
+		t.Fatalf("status says it uses %s of %v, want %s", in.Server, in.Servers, e.s.URL)
 	}
 	l := st.Instances[0].Locations[0]
 	if l.Name != "Office" || !l.MFA || l.State != "disconnected" || l.IdleThresholdSeconds != 300 {

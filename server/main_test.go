@@ -142,3 +142,60 @@ func TestFlagsFromEnvironment(t *testing.T) {
 		t.Fatalf("a bad value was accepted: %v", err)
 	}
 }
+
+// TestPublicURLFlag: --public-url is the server's address, also given as
+// WICKET_PUBLIC_URL or under its former name --url (WICKET_URL); two
+// different values, or an address clients could not use safely, are
+// refused with what to do instead.
+func TestPublicURLFlag(t *testing.T) {
+	parse := func(args ...string) (string, []string, error) {
+		t.Helper()
+		cmd := serveCmd()
+		f := cmd.Flags()
+		if err := f.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		if err := bindEnv(f); err != nil {
+			return "", nil, err
+		}
+		u, _ := f.GetString("public-url")
+		old, _ := f.GetString("url")
+		err := resolvePublicURL(f, &u, old)
+		replicas, _ := f.GetStringSlice("replica-url")
+		return u, replicas, err
+	}
+	if u, _, err := parse("--public-url", "https://vpn1.example.com:8443"); err != nil || u != "https://vpn1.example.com:8443" {
+		t.Fatalf("--public-url: %q, %v", u, err)
+	}
+	if u, _, err := parse("--url", "https://vpn1.example.com:8443"); err != nil || u != "https://vpn1.example.com:8443" {
+		t.Fatalf("--url: %q, %v", u, err)
+	}
+	if _, _, err := parse("--url", "https://a.example.com", "--public-url", "https://b.example.com"); err == nil || !strings.Contains(err.Error(), "give --public-url alone") {
+		t.Fatalf("two different addresses: %v", err)
+	}
+	if _, _, err := parse("--public-url", "http://vpn.example.com"); err == nil || !strings.Contains(err.Error(), "https://") {
+		t.Fatalf("a plain http address: %v", err)
+	}
+	_, replicas, err := parse("--replica-url", "https://lb.example.com:8443,https://vpn.example.net", "--replica-url", "https://vpn.example.org")
+	if err != nil || strings.Join(replicas, " ") != "https://lb.example.com:8443 https://vpn.example.net https://vpn.example.org" {
+		t.Fatalf("--replica-url: %v, %v", replicas, err)
+	}
+	t.Setenv("WICKET_PUBLIC_URL", "https://vpn2.example.com:8443")
+	if u, _, err := parse(); err != nil || u != "https://vpn2.example.com:8443" {
+		t.Fatalf("WICKET_PUBLIC_URL: %q, %v", u, err)
+	}
+	t.Setenv("WICKET_PUBLIC_URL", "")
+	t.Setenv("WICKET_URL", "https://vpn3.example.com:8443")
+	if u, _, err := parse(); err != nil || u != "https://vpn3.example.com:8443" {
+		t.Fatalf("WICKET_URL: %q, %v", u, err)
+	}
+}
+
+// TestReplicaURLChecked: a fixed address that clients could not use is
+// refused when the server starts.
+func TestReplicaURLChecked(t *testing.T) {
+	_, err := daemon.Open(context.Background(), daemon.Options{DataDir: t.TempDir(), URL: "https://127.0.0.1:1", Gateway: gateway.Off, ReplicaURLs: []string{"vpn.example.com:8443"}})
+	if err == nil || !strings.Contains(err.Error(), "--replica-url") || !strings.Contains(err.Error(), "https://") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wicket-vpn/wicket/server/internal/daemon"
 	"github.com/wicket-vpn/wicket/server/internal/gateway"
@@ -23,7 +24,7 @@ func envMasterKey() string { return os.Getenv("WICKET_MASTER_KEY") }
 
 func serveCmd() *cobra.Command {
 	var o daemon.Options
-	var listen, metricsListen, logLevel, logFormat, gw, adminMFA string
+	var listen, metricsListen, logLevel, logFormat, gw, adminMFA, oldURL string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server",
@@ -49,6 +50,9 @@ func serveCmd() *cobra.Command {
 				o.AdminMFAOptional = true
 			default:
 				return fmt.Errorf("--admin-mfa: %q is neither required nor optional", adminMFA)
+			}
+			if err := resolvePublicURL(cmd.Flags(), &o.URL, oldURL); err != nil {
+				return err
 			}
 			o.MasterKey = envMasterKey()
 			ln, err := net.Listen("tcp", listen)
@@ -90,7 +94,12 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&o.Database, "database", "", "PostgreSQL database shared by replicas, postgres://USER:PASSWORD@HOST/DB (default: SQLite in the data directory)")
 	f.StringVar(&listen, "listen", ":8443", "HOST:PORT to serve HTTPS on")
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9464", "HOST:PORT to serve Prometheus metrics on, over plain HTTP (empty: no metrics)")
-	f.StringVar(&o.URL, "url", "", "the address clients use, e.g. https://vpn.example.com:8443 (default: from --listen)")
+	f.StringVar(&o.URL, "public-url", "", "this server's address as clients reach it, e.g. https://vpn1.example.com:8443: it goes into enrollment codes and,\n"+
+		"on PostgreSQL, every replica announces its own to the clients of all, which fail over between them (default: from --listen)")
+	f.StringVar(&oldURL, "url", "", "the former name of --public-url")
+	f.MarkHidden("url")
+	f.StringSliceVar(&o.ReplicaURLs, "replica-url", nil, "a further address of the instance to list to clients after the replicas' own (a TCP load balancer, a DNS name\n"+
+		"of several replicas); repeat it or separate with commas, and give every replica the same ones. It must serve the same certificate")
 	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate (default: a self-signed one made in the data directory)")
 	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
 	f.StringVar(&o.InstanceName, "name", "Wicket", "the instance name clients show")
@@ -102,6 +111,24 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd
+}
+
+// resolvePublicURL takes --public-url, or its former name --url, and
+// checks it.
+func resolvePublicURL(fs *pflag.FlagSet, publicURL *string, oldURL string) error {
+	if fs.Changed("url") {
+		if fs.Changed("public-url") && *publicURL != "" && *publicURL != oldURL {
+			return fmt.Errorf("--url %s and --public-url %s differ: give --public-url alone (--url is its former name)", oldURL, *publicURL)
+		}
+		*publicURL = oldURL
+	}
+	if *publicURL == "" {
+		return nil
+	}
+	if err := daemon.CheckServerURL(*publicURL); err != nil {
+		return fmt.Errorf("--public-url: %w", err)
+	}
+	return nil
 }
 
 func defaultURL(addr *net.TCPAddr, listen string) string {

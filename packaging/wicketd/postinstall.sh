@@ -27,7 +27,7 @@ fi
 
 cat <<'MSG'
 wicketd is installed. To start the server:
-  1. Set WICKET_URL (and anything else) in /etc/wicket/wicketd.env
+  1. Set WICKET_PUBLIC_URL (and anything else) in /etc/wicket/wicketd.env
   2. sudo systemctl enable --now wicketd
   3. printf '%s\n' "$PASSWORD" | sudo -u wicket wicketd user add admin --data-dir /var/lib/wicket --email admin@example.com --admin
 A separate gateway host uses wicketd-gateway.service and /etc/wicket/wicketd-gateway.env instead.

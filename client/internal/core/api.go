@@ -154,6 +154,10 @@ type InstanceView struct {
 	// Name is the server's instance name, URL its address, Username the
 	// user the device belongs to, DeviceName what this device is called.
 	Name, URL, Username, DeviceName, DeviceID string
+	// Servers are the addresses of the instance's replicas the client
+	// fails over between, and Server the one in use now.
+	Servers []string
+	Server  string
 	// PublicKey is this device's WireGuard public key (base64), as the
 	// server's device list shows it.
 	PublicKey string

@@ -129,7 +129,7 @@ func (c *core) connect(ctx context.Context, instID, locID string) error {
 	}
 	resp, err := in.client.Connect(ctx, connect.NewRequest(&v1.ConnectRequest{DeviceToken: tok, LocationId: locID}))
 	if err != nil {
-		return c.fail(in, locID, gen, c.rpcError("connect", in.saved.URL, err))
+		return c.fail(in, locID, gen, c.rpcError("connect", in.servers.describe(), err))
 	}
 	return c.bringUp(ctx, in, locID, gen, resp.Msg.SessionId, resp.Msg.Tunnel, time.Time{})
 }
@@ -210,7 +210,7 @@ func (c *core) startMFA(ctx context.Context, in *instance, locID string, gen uin
 	}
 	resp, err := in.client.StartMfa(ctx, connect.NewRequest(&v1.StartMfaRequest{DeviceToken: tok, LocationId: locID, Method: methodToPB(m)}))
 	if err != nil {
-		return c.promptError(in, locID, gen, c.rpcError("start", in.saved.URL, err))
+		return c.promptError(in, locID, gen, c.rpcError("start", in.servers.describe(), err))
 	}
 	c.mu.Lock()
 	l := in.locs[locID]
@@ -280,7 +280,7 @@ func (c *core) submitCode(ctx context.Context, instID, locID, code string) error
 
 	resp, err := in.client.FinishMfa(ctx, connect.NewRequest(&v1.FinishMfaRequest{ChallengeToken: challenge, Code: code}))
 	if err != nil {
-		rerr := c.rpcError("finish", in.saved.URL, err)
+		rerr := c.rpcError("finish", in.servers.describe(), err)
 		var ce *connect.Error
 		if errors.As(err, &ce) && ce.Code() == connect.CodeUnauthenticated && strings.Contains(strings.ToLower(ce.Message()), "expired") {
 			// The challenge is spent: choose a method again.
@@ -457,7 +457,7 @@ func (c *core) disconnect(ctx context.Context, instID, locID string) error {
 		if err == nil {
 			_, err = in.client.Disconnect(ctx, connect.NewRequest(&v1.DisconnectRequest{DeviceToken: tok, SessionId: sessionID}))
 			if err != nil {
-				err = c.rpcError("disconnect", in.saved.URL, err)
+				err = c.rpcError("disconnect", in.servers.describe(), err)
 			}
 		}
 		if err != nil {
@@ -484,7 +484,7 @@ func (c *core) disconnectSession(ctx context.Context, instID, sessionID string) 
 		return err
 	}
 	if _, err := in.client.Disconnect(ctx, connect.NewRequest(&v1.DisconnectRequest{DeviceToken: tok, SessionId: sessionID})); err != nil {
-		return c.rpcError("disconnect", in.saved.URL, err)
+		return c.rpcError("disconnect", in.servers.describe(), err)
 	}
 	return nil
 }

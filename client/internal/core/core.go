@@ -53,14 +53,17 @@ type core struct {
 }
 
 // instance is one enrolled server. Fields are guarded by core.mu, except
-// client and http, which are set once.
+// client, http and servers, which are set once (servers guards itself).
 type instance struct {
 	saved  savedInstance
 	info   *v1.InstanceInfo
 	http   *http.Client
 	client wicketv1connect.ClientServiceClient
-	token  string // the device token, read from the keyring once
-	locs   map[string]*locState
+	// servers are the instance's addresses; client fails over between
+	// them.
+	servers *servers
+	token   string // the device token, read from the keyring once
+	locs    map[string]*locState
 
 	live       bool
 	updateErr  string
@@ -81,6 +84,9 @@ type savedInstance struct {
 	PublicKey   string            `json:"public_key"`
 	EnrolledAt  time.Time         `json:"enrolled_at"`
 	LastMethods map[string]Method `json:"last_methods,omitempty"`
+	// Servers are the addresses of the instance's replicas, in the order
+	// the client tries them (from InstanceInfo.replica_urls, then URL).
+	Servers []string `json:"servers,omitempty"`
 	// Info is the last configuration fetched (InstanceInfo in protobuf
 	// JSON), so locations show before the server answers. It carries no
 	// pre-shared keys: the server sends those only with a session.
@@ -160,6 +166,9 @@ func (c *core) load() error {
 			info := &v1.InstanceInfo{}
 			if err := protojson.Unmarshal(s.Info, info); err == nil {
 				in.info = info
+				if len(s.Servers) == 0 {
+					in.servers.set(serverURLs(info, s.URL))
+				}
 			}
 		}
 		c.insts = append(c.insts, in)
@@ -177,11 +186,17 @@ func (c *core) newInstance(s savedInstance) *instance {
 		Proxy:             http.ProxyFromEnvironment,
 	}
 	hc := &http.Client{Transport: tr}
+	urls := s.Servers
+	if len(urls) == 0 {
+		urls = []string{s.URL}
+	}
+	srv := newServers(hc, urls)
 	return &instance{
-		saved:  s,
-		http:   hc,
-		client: wicketv1connect.NewClientServiceClient(hc, s.URL),
-		locs:   map[string]*locState{},
+		saved:   s,
+		http:    hc,
+		client:  failoverClient{srv},
+		servers: srv,
+		locs:    map[string]*locState{},
 	}
 }
 
@@ -202,6 +217,7 @@ func (c *core) save() error {
 				s.Info = b
 			}
 		}
+		s.Servers, _ = in.servers.list()
 		f.Instances = append(f.Instances, s)
 	}
 	c.mu.Unlock()
@@ -363,6 +379,7 @@ func (c *core) viewInstance(in *instance) InstanceView {
 		LastUpdate: in.lastUpdate, Live: in.live, UpdateError: in.updateErr,
 		Changes: append([]string(nil), in.changes...), ChangedAt: in.changedAt,
 	}
+	v.Servers, v.Server = in.servers.list()
 	if in.info != nil {
 		v.Name, v.Username, v.ConfigVersion, v.SMTPConfigured = in.info.Name, in.info.Username, in.info.ConfigVersion, in.info.SmtpConfigured
 		if in.info.Url != "" {

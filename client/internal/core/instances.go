@@ -59,6 +59,7 @@ func (c *core) enroll(ctx context.Context, text, deviceName string) (InstanceVie
 	}
 	in.saved.ID, in.saved.DeviceID, in.saved.EnrolledAt = id, id, c.opts.Now()
 	in.token, in.info, in.lastUpdate = m.DeviceToken, m.Instance, c.opts.Now()
+	in.servers.set(serverURLs(m.Instance, code.URL))
 	c.mu.Lock()
 	c.insts = append(c.insts, in)
 	c.startInstanceLocked(in)
@@ -149,7 +150,7 @@ func (c *core) fetch(ctx context.Context, in *instance) error {
 	c.mu.Unlock()
 	resp, err := in.client.GetInstance(ctx, connect.NewRequest(&v1.GetInstanceRequest{DeviceToken: tok, KnownSessionIds: sessions}))
 	if err != nil {
-		err = c.rpcError("update", in.saved.URL, err)
+		err = c.rpcError("update", in.servers.describe(), err)
 		if ctx.Err() == nil {
 			c.setUpdateError(in, err)
 		}
@@ -200,10 +201,19 @@ func (c *core) apply(in *instance, info *v1.InstanceInfo) {
 	old := in.info
 	in.lastUpdate = c.opts.Now()
 	in.updateErr = ""
+	moved := in.servers.set(serverURLs(info, in.saved.URL))
 	var changes []string
 	if old != nil && old.ConfigVersion == info.ConfigVersion && sameInfo(old, info) {
+		if moved {
+			in.info = info // the addresses are saved with it
+		}
 		c.publishLocked(Event{Kind: EventInstanceUpdated, InstanceID: in.saved.ID})
 		c.mu.Unlock()
+		if moved {
+			if err := c.save(); err != nil {
+				c.log.Warn("cannot save instances", "err", err)
+			}
+		}
 		return
 	}
 	if old != nil {

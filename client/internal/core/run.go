@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
+	"github.com/wicket-vpn/wicket/proto/gen/wicket/v1/wicketv1connect"
 )
 
 // Backoff between watch stream attempts.
@@ -88,17 +89,34 @@ func (c *core) startInstanceLocked(in *instance) {
 }
 
 // watchLoop keeps a WatchInstance stream open, reconnecting with
-// exponential backoff.
+// exponential backoff. A stream lost on one replica is opened on the next
+// at once; only when every address failed in a row does the loop wait.
 func (c *core) watchLoop(ctx context.Context, in *instance) {
 	backoff := minBackoff
+	failovers := 0
 	for ctx.Err() == nil {
-		opened, err := c.watchOnce(ctx, in)
+		start := time.Now()
+		url, opened, err := c.watchOnce(ctx, in)
 		c.setLive(in, false)
 		if ctx.Err() != nil {
 			return
 		}
 		if opened {
 			backoff = minBackoff
+			// Replicas that drop every stream at once must not be
+			// cycled through without a pause.
+			if time.Since(start) >= minBackoff {
+				failovers = 0
+			}
+		}
+		if streamLost(ctx, err) && in.servers.failed(url) {
+			next, _ := in.servers.current()
+			c.log.Info("watch stream lost; failing over", "instance", in.saved.ID, "server", url, "next", next, "err", err)
+			if failovers < in.servers.count()-1 {
+				failovers++
+				continue
+			}
+			failovers = 0
 		}
 		if err != nil {
 			c.log.Debug("watch stream ended", "instance", in.saved.ID, "err", err)
@@ -119,9 +137,19 @@ func (c *core) watchLoop(ctx context.Context, in *instance) {
 	}
 }
 
-// watchOnce runs one stream until it ends. opened reports whether the
-// server accepted it.
-func (c *core) watchOnce(ctx context.Context, in *instance) (opened bool, err error) {
+// errSilent ends a stream that carried nothing, not even a heartbeat, for
+// too long.
+var errSilent = errors.New("the server stopped answering; reconnecting")
+
+// watchOnce runs one stream on the address in use (url) until it ends.
+// opened reports whether the server accepted it.
+func (c *core) watchOnce(ctx context.Context, in *instance) (url string, opened bool, err error) {
+	url, client := in.servers.current()
+	opened, err = c.watchOn(ctx, in, client)
+	return url, opened, err
+}
+
+func (c *core) watchOn(ctx context.Context, in *instance, client wicketv1connect.ClientServiceClient) (opened bool, err error) {
 	tok, err := c.deviceToken(in)
 	if err != nil {
 		return false, err
@@ -155,9 +183,9 @@ func (c *core) watchOnce(ctx context.Context, in *instance) (opened bool, err er
 			}
 		}
 	}()
-	stream, err := in.client.WatchInstance(sctx, connect.NewRequest(&v1.WatchInstanceRequest{DeviceToken: tok, KnownConfigVersion: known, KnownSessionIds: sessions}))
+	stream, err := client.WatchInstance(sctx, connect.NewRequest(&v1.WatchInstanceRequest{DeviceToken: tok, KnownConfigVersion: known, KnownSessionIds: sessions}))
 	if err != nil {
-		return false, c.rpcError("watch", in.saved.URL, err)
+		return false, c.rpcError("watch", in.servers.describe(), err)
 	}
 	defer stream.Close()
 	// The server sends its headers as soon as it has subscribed, so the
@@ -185,10 +213,10 @@ func (c *core) watchOnce(ctx context.Context, in *instance) (opened bool, err er
 		}
 	}
 	if ctx.Err() == nil && sctx.Err() != nil {
-		return opened, errors.New("the server stopped answering; reconnecting")
+		return opened, errSilent
 	}
 	if err := stream.Err(); err != nil {
-		return opened, c.rpcError("watch", in.saved.URL, err)
+		return opened, c.rpcError("watch", in.servers.describe(), err)
 	}
 	return true, nil
 }

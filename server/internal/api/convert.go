@@ -107,6 +107,7 @@ func instancePB(i service.Instance) *v1.InstanceInfo {
 	out := &v1.InstanceInfo{
 		Id: i.ID, Name: i.Name, Url: i.URL, Username: i.Username, ConfigVersion: i.ConfigVersion,
 		EnabledMfaMethods: methods(i.Methods), SmtpConfigured: i.SMTPConfigured, DeviceId: i.DeviceID, DeviceName: i.DeviceName,
+		ReplicaUrls: i.ReplicaURLs,
 	}
 	for _, l := range i.Locations {
 		out.Locations = append(out.Locations, &v1.LocationInfo{

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"time"
 
@@ -27,8 +28,16 @@ type Options struct {
 	// Database is where the store is: a postgres:// URL selects
 	// PostgreSQL, shared by replicas; empty keeps SQLite in DataDir.
 	Database string
-	// URL is how clients reach the server, put in enrollment codes.
+	// URL is how clients reach this server (its public URL), put in
+	// enrollment codes and announced to the other replicas' clients.
 	URL string
+	// ReplicaURLs are further addresses of the instance the admin gives
+	// (a load balancer, DNS names), listed to clients after the replicas'
+	// own URLs.
+	ReplicaURLs []string
+	// ReplicaRefresh is how often the server announces its addresses;
+	// zero means service.ReplicaRefresh.
+	ReplicaRefresh time.Duration
 	// Hosts are extra names for the self-signed certificate.
 	Hosts        []string
 	TLSCert      string
@@ -89,6 +98,11 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if o.IdleInterval == 0 {
 		o.IdleInterval = time.Minute
 	}
+	for _, u := range o.ReplicaURLs {
+		if err := CheckServerURL(u); err != nil {
+			return nil, fmt.Errorf("--replica-url: %w", err)
+		}
+	}
 	sealer, err := seal.LoadOrCreate(o.DataDir, o.MasterKey)
 	if err != nil {
 		return nil, err
@@ -110,7 +124,30 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		st.Close()
 		return nil, err
 	}
+	// Clients of the other replicas learn this address at once; a
+	// failure only delays that until the next refresh.
+	if err := svc.AnnounceReplica(ctx, o.ReplicaURLs); err != nil {
+		o.Log.Warn("cannot announce this server's address yet", "err", err)
+	}
 	return &Daemon{Opts: o, Store: st, Service: svc, Cert: cert, Fingerprint: fp, metrics: newMetrics(svc)}, nil
+}
+
+// CheckServerURL says what is wrong with u as an address clients reach a
+// server at: an https:// URL with a host, no query and no fragment. Plain
+// http is refused: clients would send their device token in the clear.
+func CheckServerURL(u string) error {
+	p, err := url.Parse(u)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a URL: %v", u, err)
+	case p.Scheme != "https":
+		return fmt.Errorf("%q: give an https:// URL, e.g. https://vpn.example.com:8443 (clients reach wicketd over TLS only)", u)
+	case p.Host == "" || p.Hostname() == "":
+		return fmt.Errorf("%q has no host; give one, e.g. https://vpn.example.com:8443", u)
+	case p.RawQuery != "" || p.Fragment != "" || p.User != nil:
+		return fmt.Errorf("%q: give the address alone, without user, query or fragment", u)
+	}
+	return nil
 }
 
 // Close stops the link to other replicas and closes the store.
@@ -196,6 +233,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener, extra http.Handler)
 		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
 	go d.Service.RunSweeper(baseCtx, d.Opts.IdleInterval)
+	go d.Service.RunReplicaAnnouncer(baseCtx, d.Opts.ReplicaURLs, d.Opts.ReplicaRefresh)
 	var gwDone chan struct{}
 	if d.Opts.Gateway != "" && d.Opts.Gateway != gateway.Off {
 		emb := follow.NewEmbedded(d.Service, gateway.Options{Mode: d.Opts.Gateway, Log: log.With("component", "gateway"), Dial: d.Opts.GatewayDial}, d.Opts.StatsInterval)

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -19,8 +21,13 @@ import (
 // GatewayService.
 type RemoteOptions struct {
 	gateway.Options
-	HTTP          *http.Client
+	HTTP *http.Client
+	// ServerURL and ServerURLs are the addresses of the server's replicas
+	// (ServerURL first when both are set). The gateway follows one; when
+	// it cannot be reached, or the stream breaks, the next attempt goes
+	// to the next address, round the list, keeping the peers meanwhile.
 	ServerURL     string
+	ServerURLs    []string
 	Token         string
 	StatsInterval time.Duration // default 30 s
 	// While the server is away the gateway probes it, first after
@@ -38,7 +45,11 @@ type RemoteOptions struct {
 type Remote struct {
 	opts RemoteOptions
 	gw   *gateway.Gateway
-	rpc  wicketv1connect.GatewayServiceClient
+	urls []string
+	rpcs []wicketv1connect.GatewayServiceClient
+	// cur is the index of the server followed now; the stats reports go
+	// to it too.
+	cur atomic.Int32
 }
 
 // NewRemote prepares a standalone gateway.
@@ -58,7 +69,31 @@ func NewRemote(o RemoteOptions) *Remote {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Remote{opts: o, gw: gateway.New(o.Options), rpc: wicketv1connect.NewGatewayServiceClient(o.HTTP, o.ServerURL)}
+	r := &Remote{opts: o, gw: gateway.New(o.Options)}
+	for _, u := range append([]string{o.ServerURL}, o.ServerURLs...) {
+		if u != "" && !slices.Contains(r.urls, u) {
+			r.urls = append(r.urls, u)
+			r.rpcs = append(r.rpcs, wicketv1connect.NewGatewayServiceClient(o.HTTP, u))
+		}
+	}
+	return r
+}
+
+// rpc is the client of the server followed now, and its address.
+func (r *Remote) rpc() (wicketv1connect.GatewayServiceClient, string) {
+	i := int(r.cur.Load())
+	return r.rpcs[i], r.urls[i]
+}
+
+// Server returns the address of the server the gateway follows now.
+func (r *Remote) Server() string {
+	_, u := r.rpc()
+	return u
+}
+
+// failOver moves on to the next server address.
+func (r *Remote) failOver() {
+	r.cur.Store(int32((int(r.cur.Load()) + 1) % len(r.urls)))
 }
 
 // Gateway returns the device manager.
@@ -67,6 +102,9 @@ func (r *Remote) Gateway() *gateway.Gateway { return r.gw }
 // Run serves until ctx ends or the server says the token is not valid.
 func (r *Remote) Run(ctx context.Context) error {
 	defer r.gw.Close()
+	if len(r.urls) == 0 {
+		return errors.New("no server address: give the gateway at least one --server")
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	statsDone := make(chan struct{})
 	go func() {
@@ -89,7 +127,13 @@ func (r *Remote) Run(ctx context.Context) error {
 			backoff = r.opts.MinBackoff
 		}
 		wait := jitter(backoff)
-		r.opts.Log.Warn("lost the server; keeping the current peers and reconnecting", "err", err, "retry_in", wait)
+		lost := r.Server()
+		// Replicas are alike: whatever went wrong with this one (gone,
+		// unreachable, a stream cut mid-message), the next may serve.
+		if len(r.urls) > 1 {
+			r.failOver()
+		}
+		r.opts.Log.Warn("lost the server; keeping the current peers and reconnecting", "server", lost, "next", r.Server(), "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -101,7 +145,8 @@ func (r *Remote) Run(ctx context.Context) error {
 
 // follow reads one SyncPeers stream; synced reports whether a snapshot came.
 func (r *Remote) follow(ctx context.Context) (synced bool, err error) {
-	stream, err := r.rpc.SyncPeers(ctx, connect.NewRequest(&v1.SyncPeersRequest{GatewayToken: r.opts.Token}))
+	rpc, url := r.rpc()
+	stream, err := rpc.SyncPeers(ctx, connect.NewRequest(&v1.SyncPeersRequest{GatewayToken: r.opts.Token}))
 	if err != nil {
 		return false, err
 	}
@@ -118,7 +163,7 @@ func (r *Remote) follow(ctx context.Context) (synced bool, err error) {
 		}
 		if ch.Snapshot {
 			synced = true
-			r.opts.Log.Info("peer set synchronised", "peers", len(ch.Peers))
+			r.opts.Log.Info("peer set synchronised", "peers", len(ch.Peers), "server", url)
 		}
 	}
 	if err := stream.Err(); err != nil {
@@ -137,7 +182,8 @@ func (r *Remote) report(ctx context.Context, stats []gateway.PeerStats) error {
 	for len(stats) > 0 {
 		n := min(len(stats), reportBatch)
 		req := &v1.ReportStatsRequest{GatewayToken: r.opts.Token, Stats: statsToProto(stats[:n])}
-		if _, err := r.rpc.ReportStats(ctx, connect.NewRequest(req)); err != nil {
+		rpc, _ := r.rpc()
+		if _, err := rpc.ReportStats(ctx, connect.NewRequest(req)); err != nil {
 			return err
 		}
 		stats = stats[n:]

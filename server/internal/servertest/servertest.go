@@ -53,6 +53,7 @@ type options struct {
 	timeouts     daemon.Timeouts
 	heartbeat    time.Duration
 	requireGW    bool
+	replicaURLs  []string
 }
 
 // Option changes the harness.
@@ -110,6 +111,10 @@ func WithAdminMFAOptional() Option { return func(o *options) { o.adminMFAOpt = t
 // WithGatewayRequired refuses new sessions on locations no gateway
 // follows, as wicketd serve does (the harness runs no gateway otherwise).
 func WithGatewayRequired() Option { return func(o *options) { o.requireGW = true } }
+
+// WithReplicaURLs gives the server fixed addresses of the instance
+// (wicketd serve --replica-url).
+func WithReplicaURLs(urls ...string) Option { return func(o *options) { o.replicaURLs = urls } }
 
 // WithHeartbeat sets how often quiet watch streams carry a heartbeat.
 func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
@@ -203,6 +208,7 @@ func (s *Server) start() {
 	d, err := daemon.Open(context.Background(), daemon.Options{
 		DataDir: s.DataDir, Database: s.Database, URL: s.URL, Clock: s.Clock, Log: log, MinThreshold: s.opts.minThreshold,
 		Mailer: mailer, InstanceName: "Test Wicket", AdminMFAOptional: s.opts.adminMFAOpt, Timeouts: s.opts.timeouts, Heartbeat: s.opts.heartbeat, RequireGateway: s.opts.requireGW,
+		ReplicaURLs: s.opts.replicaURLs,
 	})
 	if err != nil {
 		ln.Close()

@@ -63,6 +63,8 @@ type Instance struct {
 	SMTPConfigured bool
 	DeviceID       string
 	DeviceName     string
+	// ReplicaURLs are the addresses to fail over to, this server's first.
+	ReplicaURLs []string
 }
 
 var errDeviceToken = fault.New(fault.Unauthenticated, "This device is not enrolled any more (its token is unknown); enroll it again with a new code from your profile.")
@@ -189,6 +191,9 @@ func (s *Service) Instance(ctx context.Context, d Client) (Instance, error) {
 	}
 	inst := Instance{ID: s.instanceID, Name: s.cfg.InstanceName, URL: s.cfg.URL, Username: d.User.Username, ConfigVersion: version,
 		Methods: Methods(d.User), SMTPConfigured: s.SMTPConfigured(ctx), DeviceID: d.ID, DeviceName: d.Name}
+	if inst.ReplicaURLs, err = s.ReplicaURLs(ctx); err != nil {
+		return Instance{}, err
+	}
 	for _, l := range locs {
 		if !session.Allowed(l, d.User.Groups) {
 			continue

@@ -1100,8 +1100,13 @@ type InstanceInfo struct {
 	SmtpConfigured    bool        `protobuf:"varint,8,opt,name=smtp_configured,json=smtpConfigured,proto3" json:"smtp_configured,omitempty"`
 	DeviceId          string      `protobuf:"bytes,9,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
 	DeviceName        string      `protobuf:"bytes,10,opt,name=device_name,json=deviceName,proto3" json:"device_name,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Addresses of the instance's servers, to fail over to in order when
+	// one cannot be reached: the answering server first, then the other
+	// replicas seen recently and any the admin fixed. Every one serves the
+	// certificate the device pinned at enrollment.
+	ReplicaUrls   []string `protobuf:"bytes,11,rep,name=replica_urls,json=replicaUrls,proto3" json:"replica_urls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InstanceInfo) Reset() {
@@ -1204,6 +1209,13 @@ func (x *InstanceInfo) GetDeviceName() string {
 	return ""
 }
 
+func (x *InstanceInfo) GetReplicaUrls() []string {
+	if x != nil {
+		return x.ReplicaUrls
+	}
+	return nil
+}
+
 var File_wicket_v1_types_proto protoreflect.FileDescriptor
 
 const file_wicket_v1_types_proto_rawDesc = "" +
@@ -1293,7 +1305,7 @@ const file_wicket_v1_types_proto_rawDesc = "" +
 	"\asubject\x18\x05 \x01(\tR\asubject\x12\x16\n" +
 	"\x06detail\x18\x06 \x01(\tR\x06detail\x12\x1f\n" +
 	"\vremote_addr\x18\a \x01(\tR\n" +
-	"remoteAddr\"\xeb\x02\n" +
+	"remoteAddr\"\x8e\x03\n" +
 	"\fInstanceInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
@@ -1306,7 +1318,8 @@ const file_wicket_v1_types_proto_rawDesc = "" +
 	"\tdevice_id\x18\t \x01(\tR\bdeviceId\x12\x1f\n" +
 	"\vdevice_name\x18\n" +
 	" \x01(\tR\n" +
-	"deviceName*R\n" +
+	"deviceName\x12!\n" +
+	"\freplica_urls\x18\v \x03(\tR\vreplicaUrls*R\n" +
 	"\tMfaMethod\x12\x1a\n" +
 	"\x16MFA_METHOD_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fMFA_METHOD_TOTP\x10\x01\x12\x14\n" +
