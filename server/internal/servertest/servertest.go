@@ -51,6 +51,7 @@ type options struct {
 	timeouts     daemon.Timeouts
 	heartbeat    time.Duration
 	requireGW    bool
+	hostName     string
 }
 
 // Option changes the harness.
@@ -108,6 +109,11 @@ func WithAdminMFAOptional() Option { return func(o *options) { o.adminMFAOpt = t
 // WithGatewayRequired refuses new sessions on locations no gateway
 // follows, as wicketd serve does (the harness runs no gateway otherwise).
 func WithGatewayRequired() Option { return func(o *options) { o.requireGW = true } }
+
+// WithHostName serves the harness under a host name ("localhost") rather
+// than its IP address: the server's URL, which passkeys take their relying
+// party from, names it. It still listens on 127.0.0.1.
+func WithHostName(name string) Option { return func(o *options) { o.hostName = name } }
 
 // WithHeartbeat sets how often quiet watch streams carry a heartbeat.
 func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
@@ -183,13 +189,17 @@ func (s *Server) start() {
 	t.Helper()
 	addr := "127.0.0.1:0"
 	if s.URL != "" {
-		addr = strings.TrimPrefix(s.URL, "https://") // a restart keeps the address
+		_, port, _ := net.SplitHostPort(strings.TrimPrefix(s.URL, "https://"))
+		addr = "127.0.0.1:" + port // a restart keeps the address
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.URL = "https://" + ln.Addr().String()
+	if s.opts.hostName != "" {
+		s.URL = "https://" + net.JoinHostPort(s.opts.hostName, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if os.Getenv("WICKET_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
