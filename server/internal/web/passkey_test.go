@@ -10,8 +10,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
-	"github.com/wicket-vpn/wicket/server/internal/service"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
+	"github.com/wicket-vpn/wicket/server/internal/service"
 )
 
 // newPasskeyServer is the harness under the host name "localhost":
