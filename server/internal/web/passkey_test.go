@@ -2,16 +2,22 @@ package web_test
 
 import (
 	"context"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"connectrpc.com/connect"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
-	"github.com/wicket-vpn/wicket/server/internal/servertest"
+	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
 	"github.com/wicket-vpn/wicket/server/internal/service"
+	"github.com/wicket-vpn/wicket/server/internal/servertest"
+	"github.com/wicket-vpn/wicket/server/wickettest"
 )
 
 // newPasskeyServer is the harness under the host name "localhost":
@@ -52,6 +58,7 @@ func credentials(t *testing.T, ctx context.Context, id webauthn.AuthenticatorID)
 func browserAddPasskey(t *testing.T, ctx context.Context, s *servertest.Server, name string) {
 	t.Helper()
 	run(t, ctx,
+		chromedp.WaitVisible(chromedp.CSS(`form.signout`)), // signed in, not still on the way
 		chromedp.Navigate(s.URL+"/profile"),
 		chromedp.WaitVisible(chromedp.ID("passkey-add")),
 		chromedp.SendKeys(chromedp.CSS(`#passkey-add input[name="name"]`), name),
@@ -152,5 +159,185 @@ func TestBrowserPasskeyProfileAndSignIn(t *testing.T) {
 	}
 	if !added || !signedIn {
 		t.Fatalf("audit: passkey added %t, signed in with it %t", added, signedIn)
+	}
+}
+
+// captureAnswer makes the page keep the passkey answer it sends in the
+// tab's session storage, so the test can send it again elsewhere.
+const captureAnswer = `(() => {
+  const send = HTMLFormElement.prototype.submit;
+  HTMLFormElement.prototype.submit = function () {
+    if (this.elements.credential) { sessionStorage.setItem("answer", this.elements.credential.value); }
+    send.call(this);
+  };
+  return true;
+})()`
+
+type awaited struct {
+	msg *v1.FinishMfaResponse
+	err error
+}
+
+// await calls AwaitMfa for a challenge in the background.
+func await(t *testing.T, s *servertest.Server, challenge string) <-chan awaited {
+	ch := make(chan awaited, 1)
+	go func() {
+		r, err := s.Client.AwaitMfa(servertest.Ctx(t), servertest.Req("", &v1.AwaitMfaRequest{ChallengeToken: challenge}))
+		if err != nil {
+			ch <- awaited{err: err}
+			return
+		}
+		ch <- awaited{msg: r.Msg}
+	}()
+	return ch
+}
+
+func startPasskeyMfa(t *testing.T, s *servertest.Server, d *servertest.Device, loc *v1.Location) *v1.StartMfaResponse {
+	t.Helper()
+	st, err := s.Client.StartMfa(servertest.Ctx(t), servertest.Req("", &v1.StartMfaRequest{DeviceToken: d.Token, LocationId: loc.Id, Method: v1.MfaMethod_MFA_METHOD_WEBAUTHN}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(st.Msg.BrowserUrl, s.URL+service.PasskeyApprovalPath+"?challenge=") {
+		t.Fatalf("browser_url = %q", st.Msg.BrowserUrl)
+	}
+	return st.Msg
+}
+
+// postAnswer sends a passkey answer to a challenge's approval page as a
+// browser's form would, and returns the page's text.
+func postAnswer(t *testing.T, s *servertest.Server, challenge, answer string) string {
+	t.Helper()
+	c := newClient(t, s)
+	c.get("/signin") // the form token of anonymous pages
+	_, body := c.post(service.PasskeyApprovalPath, url.Values{"challenge": {challenge}, "credential": {answer}})
+	return text(body)
+}
+
+func approvalPending(t *testing.T, s *servertest.Server, challenge string) bool {
+	t.Helper()
+	_, err := s.Svc.PasskeyApproval(servertest.Ctx(t), challenge)
+	return err == nil
+}
+
+// TestBrowserPasskeyApprovesOneConnection: a device starts MFA with a
+// passkey; the page at browser_url names the device, location, time and
+// address, and the user's passkey approves it while the device waits in
+// AwaitMfa, which then answers the session and tunnel: a real handshake
+// through the netstack gateway follows. The same answer is refused for the
+// finished challenge and for another one; a browser with only another
+// user's passkey cannot approve; "This wasn't me" refuses.
+func TestBrowserPasskeyApprovesOneConnection(t *testing.T) {
+	t.Parallel()
+	s := newPasskeyServer(t)
+	port := wickettest.FreeUDPPort(t)
+	wickettest.StartGateway(t, s, nil)
+	loc := s.CreateLocation(&v1.Location{Name: "Office", ListenPort: uint32(port), Endpoint: "127.0.0.1:" + strconv.Itoa(port), MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL})
+	alice := s.CreateUser("alice")
+	d := s.Enroll(alice, "laptop")
+	ctx := newBrowser(t)
+	addAuthenticator(t, ctx)
+	browserSignIn(t, ctx, s, "alice", alice.Password)
+	browserAddPasskey(t, ctx, s, "Laptop")
+
+	st := startPasskeyMfa(t, s, d, loc)
+	done := await(t, s, st.ChallengeToken)
+	s.Clock.Advance(7 * time.Second)
+	run(t, ctx, chromedp.Navigate(st.BrowserUrl), chromedp.WaitVisible(chromedp.ID("approval")))
+	for id, want := range map[string]string{"approval-device": "laptop", "approval-location": "Office", "approval-remote": "127.0.0.1", "approval-time": "1 Jun 2026 12:00 UTC"} {
+		if got := value(t, ctx, chromedp.Text(chromedp.ID(id))); got != want {
+			t.Errorf("%s = %q, want %q", id, got, want)
+		}
+	}
+	value(t, ctx, chromedp.Evaluate[bool](captureAnswer))
+	run(t, ctx, chromedp.Click(chromedp.ID("passkey-button")), chromedp.WaitVisible(chromedp.ID("approval-done")))
+	if got := value(t, ctx, chromedp.Text(chromedp.ID("approval-done"))); !strings.HasPrefix(got, "Confirmed.") {
+		t.Fatalf("after approving: %q", got)
+	}
+	answer := value(t, ctx, chromedp.Evaluate[string](`sessionStorage.getItem("answer")`))
+	if answer == "" {
+		t.Fatal("the page sent no answer")
+	}
+	var got awaited
+	select {
+	case got = <-done:
+	case <-servertest.Ctx(t).Done():
+		t.Fatal("AwaitMfa did not answer after the approval")
+	}
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	if got.msg.SessionId == "" || got.msg.Tunnel.GetPresharedKey() == "" {
+		t.Fatalf("AwaitMfa = %v", got.msg)
+	}
+	cl := gatewaytest.NewClient(t, d.PrivateKey, got.msg.Tunnel)
+	pctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := cl.PingUntil(pctx, "10.10.0.1"); err != nil {
+		t.Fatalf("ping the gateway through the tunnel: %v", err)
+	}
+	if cl.Handshake().IsZero() {
+		t.Fatal("no handshake")
+	}
+
+	// The finished challenge is not approved again, by the same answer.
+	if page := postAnswer(t, s, st.ChallengeToken, answer); !strings.Contains(page, "already approved or refused") {
+		t.Fatalf("the answer sent again: %s", page)
+	}
+	if _, err := s.Client.AwaitMfa(servertest.Ctx(t), servertest.Req("", &v1.AwaitMfaRequest{ChallengeToken: st.ChallengeToken})); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("AwaitMfa of the used challenge: %v", err)
+	}
+
+	// Another connection's challenge: the captured answer signed another
+	// WebAuthn challenge and is refused, counted as a wrong try.
+	st2 := startPasskeyMfa(t, s, d, loc)
+	done2 := await(t, s, st2.ChallengeToken)
+	if page := postAnswer(t, s, st2.ChallengeToken, answer); !strings.Contains(page, "was not accepted for this request (4 tries left)") {
+		t.Fatalf("the first answer sent for the second challenge: %s", page)
+	}
+	if !approvalPending(t, s, st2.ChallengeToken) {
+		t.Fatal("a replayed answer decided the second challenge")
+	}
+
+	// Bob's browser has a passkey for this server, not alice's: it cannot
+	// approve her connection.
+	bob := s.CreateUser("bob")
+	bctx := newBrowser(t)
+	addAuthenticator(t, bctx)
+	browserSignIn(t, bctx, s, "bob", bob.Password)
+	browserAddPasskey(t, bctx, s, "Bob's laptop")
+	run(t, bctx, chromedp.Navigate(st2.BrowserUrl), chromedp.WaitVisible(chromedp.ID("approval")),
+		chromedp.Click(chromedp.ID("passkey-button")), chromedp.WaitVisible(chromedp.ID("passkey-error")))
+	if msg := value(t, bctx, chromedp.Text(chromedp.ID("passkey-error"))); !strings.Contains(msg, "No passkey was used") {
+		t.Fatalf("bob's browser shows %q", msg)
+	}
+	if !approvalPending(t, s, st2.ChallengeToken) {
+		t.Fatal("a browser without alice's passkey decided her challenge")
+	}
+
+	// "This wasn't me" refuses; the waiting device is told.
+	run(t, ctx, chromedp.Navigate(st2.BrowserUrl), chromedp.WaitVisible(chromedp.ID("approval")),
+		chromedp.Click(chromedp.ID("refuse")), chromedp.WaitVisible(chromedp.ID("approval-done")))
+	select {
+	case got = <-done2:
+	case <-servertest.Ctx(t).Done():
+		t.Fatal("AwaitMfa did not answer after the refusal")
+	}
+	if connect.CodeOf(got.err) != connect.CodePermissionDenied {
+		t.Fatalf("AwaitMfa after a refusal: %v", got.err)
+	}
+
+	events, err := s.Svc.ListAudit(servertest.Ctx(t), service.Actor{Admin: true}, service.AuditFilter{Limit: 200, Action: "mfa."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var succeeded, failed, refused bool
+	for _, e := range events {
+		succeeded = succeeded || (e.Action == "mfa.succeeded" && strings.Contains(e.Detail, "method=webauthn location=Office device=laptop"))
+		failed = failed || (e.Action == "mfa.failed" && strings.Contains(e.Detail, "method=webauthn"))
+		refused = refused || (e.Action == "mfa.refused" && strings.Contains(e.Detail, "reason=refused_in_browser"))
+	}
+	if !succeeded || !failed || !refused {
+		t.Fatalf("audit: succeeded %t failed %t refused %t", succeeded, failed, refused)
 	}
 }
