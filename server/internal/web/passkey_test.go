@@ -15,8 +15,8 @@ import (
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
 	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
-	"github.com/wicket-vpn/wicket/server/internal/service"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
+	"github.com/wicket-vpn/wicket/server/internal/service"
 	"github.com/wicket-vpn/wicket/server/wickettest"
 )
 
