@@ -298,6 +298,14 @@ func New(opts Options) (*Core, error) {
 	return &Core{c: c}, nil
 }
 
+// SetOpenURL sets how passkey pages are opened (Options.OpenURL), for a
+// view made after the core.
+func (c *Core) SetOpenURL(open func(url string) error) {
+	c.c.mu.Lock()
+	defer c.c.mu.Unlock()
+	c.c.opts.OpenURL = open
+}
+
 // Run keeps every instance up to date — a WatchInstance stream per instance
 // with reconnect and backoff, and a GetInstance poll as fallback — and
 // refreshes tunnel statistics, until ctx ends. Then it takes every tunnel

@@ -271,8 +271,11 @@ func (c *core) startMFA(ctx context.Context, in *instance, locID string, gen uin
 // open the address by hand.
 func (c *core) openBrowser(in *instance, locID string, gen uint64, url string) {
 	err := errors.New("no browser to open")
-	if c.opts.OpenURL != nil {
-		err = c.opts.OpenURL(url)
+	c.mu.Lock()
+	open := c.opts.OpenURL
+	c.mu.Unlock()
+	if open != nil {
+		err = open(url)
 	}
 	if err == nil {
 		return
