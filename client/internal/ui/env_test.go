@@ -44,8 +44,8 @@ type env struct {
 	// opened receives the pages core asked the browser to open.
 	opened chan string
 	code   string // an enrollment code made before the account had a factor
-	app *recordingApp
-	v   *View
+	app    *recordingApp
+	v      *View
 	// gl is set when the window runs on the real GL driver (screenshots):
 	// then widgets are touched on Fyne's main goroutine only.
 	gl bool

@@ -3,9 +3,9 @@
 package ui
 
 import (
-	"net/url"
 	"context"
 	"errors"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
