@@ -127,13 +127,30 @@ func adapt(u User) (*waUser, error) {
 	return w, nil
 }
 
+// SetupKey names a registration ceremony by its challenge, so that the
+// browser's answer finds its own ceremony among several started.
+func SetupKey(challenge string) string {
+	return hex.EncodeToString(derive("wicket passkey setup v1", challenge))
+}
+
+// RegistrationKey is the SetupKey of the ceremony a browser's new
+// credential (its JSON) answers.
+func RegistrationKey(credential []byte) (string, error) {
+	parsed, err := protocol.ParseCredentialCreationResponseBytes(credential)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s", ErrCeremony, detail(err))
+	}
+	return SetupKey(parsed.Response.CollectedClientData.Challenge), nil
+}
+
 // BeginRegistration returns the options for navigator.credentials.create
-// (as JSON) and the ceremony state to keep until FinishRegistration. The
-// user's passkeys are excluded, so one authenticator is not added twice.
-func (rp *RP) BeginRegistration(u User) (options, ceremony string, err error) {
+// (as JSON), the ceremony state to keep until FinishRegistration, and the
+// ceremony's SetupKey. The user's passkeys are excluded, so one
+// authenticator is not added twice.
+func (rp *RP) BeginRegistration(u User) (options, ceremony, key string, err error) {
 	w, err := adapt(u)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	var exclude []protocol.CredentialDescriptor
 	for _, c := range w.creds {
@@ -141,17 +158,17 @@ func (rp *RP) BeginRegistration(u User) (options, ceremony string, err error) {
 	}
 	creation, session, err := rp.wa.BeginRegistration(w, webauthn.WithExclusions(exclude))
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	opts, err := json.Marshal(creation)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	state, err := json.Marshal(session)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	return string(opts), string(state), nil
+	return string(opts), string(state), SetupKey(session.Challenge), nil
 }
 
 // FinishRegistration verifies the browser's new credential (its JSON)

@@ -90,16 +90,14 @@ func (s *Service) BeginPasskeySetup(ctx context.Context, a Actor) (string, error
 	if len(keys) >= maxPasskeys {
 		return "", fault.New(fault.FailedPrecondition, "Your account has %d passkeys, the most it can keep; remove one you no longer use first.", len(keys))
 	}
-	options, ceremony, err := rp.BeginRegistration(passkeyUser(u, keys))
-	if err != nil {
-		return "", err
-	}
-	_, hash, err := token.New("wps_")
+	options, ceremony, key, err := rp.BeginRegistration(passkeyUser(u, keys))
 	if err != nil {
 		return "", err
 	}
 	now := s.clock.Now()
-	c := store.Challenge{Hash: hexHash(hash), Purpose: store.PurposePasskeySetup, UserID: u.ID, Method: int(mfa.WebAuthn), CreatedAt: now,
+	// Keyed by its WebAuthn challenge: the browser's answer names it, so
+	// setups started in two tabs each finish with their own.
+	c := store.Challenge{Hash: key, Purpose: store.PurposePasskeySetup, UserID: u.ID, Method: int(mfa.WebAuthn), CreatedAt: now,
 		ExpiresAt: now.Add(mfa.ChallengeTTL), BoundToken: a.tokenHash, RemoteAddr: a.Remote, Ceremony: ceremony}
 	if err := s.store.CreateChallenge(ctx, c); err != nil {
 		return "", err
@@ -136,8 +134,13 @@ func (s *Service) FinishPasskeySetup(ctx context.Context, a Actor, name, credent
 	if err := s.requireProof(a, u); err != nil {
 		return Passkey{}, err
 	}
-	c, err := s.store.LatestChallenge(ctx, u.ID, store.PurposePasskeySetup)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (!s.clock.Now().Before(c.ExpiresAt) || c.BoundToken != a.tokenHash)) {
+	setupKey, err := passkey.RegistrationKey([]byte(credentialJSON))
+	if err != nil {
+		return Passkey{}, fault.New(fault.Invalid, "credential_json: not a new passkey from a browser (%v)", err)
+	}
+	c, err := s.store.ChallengeByHash(ctx, setupKey)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (c.Purpose != store.PurposePasskeySetup || c.UserID != u.ID ||
+		!s.clock.Now().Before(c.ExpiresAt) || c.BoundToken != a.tokenHash)) {
 		return Passkey{}, errSetupGone
 	}
 	if err != nil {

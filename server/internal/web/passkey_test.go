@@ -3,6 +3,8 @@ package web_test
 import (
 	"context"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -340,4 +342,63 @@ func TestBrowserPasskeyApprovesOneConnection(t *testing.T) {
 	if !succeeded || !failed || !refused {
 		t.Fatalf("audit: succeeded %t failed %t refused %t", succeeded, failed, refused)
 	}
+}
+
+// TestPasskeyScreenshots writes PNGs of the passkey pages (see
+// TestScreenshots): the profile's section with a passkey, the add page,
+// the sign-in step and the approval page of a connection.
+func TestPasskeyScreenshots(t *testing.T) {
+	dir := os.Getenv("WICKET_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("set WICKET_SCREENSHOTS=dir to write screenshots of the pages")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := newPasskeyServer(t)
+	loc := s.MFALocation("Office")
+	carol := s.CreateUser("carol")
+	d := s.Enroll(carol, "Carol's laptop")
+	ctx := newBrowser(t)
+	addAuthenticator(t, ctx)
+	browserSignIn(t, ctx, s, "carol", carol.Password)
+	take := func(name string, steps ...chromedp.Action[chromedp.Void]) {
+		for _, w := range []struct {
+			name string
+			w, h int64
+			opts []chromedp.EmulateViewportOption
+		}{{"laptop", 1280, 800, nil}, {"phone", 390, 844, []chromedp.EmulateViewportOption{chromedp.EmulatePortrait, chromedp.EmulateMobile}}} {
+			run(t, ctx, chromedp.EmulateViewport(w.w, w.h, w.opts...))
+			run(t, ctx, steps...)
+			png := value(t, ctx, chromedp.FullScreenshot(100))
+			file := filepath.Join(dir, name+"-"+w.name+".png")
+			if err := os.WriteFile(file, png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("wrote %s", file)
+		}
+	}
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`form.signout`)))
+	take("passkeys-none", chromedp.Navigate(s.URL+"/profile#passkeys"), chromedp.WaitVisible(chromedp.ID("passkey-add")), chromedp.ScrollIntoView(chromedp.ID("passkeys")))
+	take("passkey-add", chromedp.Navigate(s.URL+"/profile"), chromedp.WaitVisible(chromedp.ID("passkey-add")),
+		chromedp.SendKeys(chromedp.CSS(`#passkey-add input[name="name"]`), "MacBook Touch ID"),
+		chromedp.Click(chromedp.ID("add-passkey")), chromedp.WaitVisible(chromedp.ID("passkey-button")))
+	run(t, ctx, chromedp.Click(chromedp.ID("passkey-button")), chromedp.WaitVisible(chromedp.ID("flash")))
+	t.Logf("flash: %s", value(t, ctx, chromedp.Text(chromedp.ID("flash"))))
+	take("passkeys-profile", chromedp.Navigate(s.URL+"/profile#passkeys"), chromedp.WaitVisible(chromedp.ID("passkey-list")), chromedp.ScrollIntoView(chromedp.ID("passkeys")))
+
+	s.Clock.Advance(3 * time.Minute)
+	st := startPasskeyMfa(t, s, d, loc)
+	take("passkey-approve", chromedp.Navigate(st.BrowserUrl), chromedp.WaitVisible(chromedp.ID("approval")))
+	run(t, ctx, chromedp.Click(chromedp.ID("passkey-button")), chromedp.WaitVisible(chromedp.ID("approval-done")))
+	take("passkey-approved", chromedp.WaitVisible(chromedp.ID("approval-done")))
+
+	run(t, ctx, chromedp.Navigate(s.URL+"/profile"), chromedp.Click(chromedp.CSS(`form.signout button`)), chromedp.WaitVisible(chromedp.ID("signin-form")),
+		chromedp.SendKeys(chromedp.ID("username"), "carol"), chromedp.SendKeys(chromedp.ID("password"), carol.Password),
+		chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)), chromedp.WaitVisible(chromedp.ID("passkey-choice")))
+	take("signin-passkey", chromedp.WaitVisible(chromedp.ID("passkey-choice")))
 }
