@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -79,4 +80,28 @@ func (e *env) openedPage() string {
 		e.t.Fatal("core opened no page in the browser")
 		return ""
 	}
+}
+
+// TestPasskeyScreenshots writes the modal's passkey choice and its wait in
+// a real window (see TestScreenshots).
+func TestPasskeyScreenshots(t *testing.T) {
+	dir := os.Getenv("WICKET_SCREENSHOTS")
+	if dir == "" || glApp == nil {
+		t.Skip("set WICKET_SCREENSHOTS=DIR (and DISPLAY) to take screenshots")
+	}
+	browser := wickettest.NewBrowser(t)
+	e := newEnv(t, envOptions{passkey: true, browser: browser})
+	sh := &shooter{t: t, e: e, dir: dir, start: time.Now()}
+	inst := e.enroll()
+	card := e.card(inst)
+	sh.click(card.action)
+	e.waitUI("the MFA modal", func() bool { return e.v.mfa != nil && e.v.mfa.step == core.AwaitingMethod })
+	m := e.mfa()
+	sh.shoot("20-mfa-passkey-method")
+	sh.click(m.continueBtn)
+	e.waitUI("the passkey wait", func() bool { return m.step == passkeyStep && !m.busy })
+	e.openedPage()
+	sh.shoot("21-mfa-passkey-waiting")
+	sh.click(m.cancelBtn)
+	e.waitUI("the modal to close", func() bool { return e.v.mfa == nil })
 }
