@@ -93,7 +93,7 @@ func (a *app) logger() *slog.Logger {
 }
 
 func (a *app) core() (*core.Core, error) {
-	opts := core.Options{ConfigDir: a.configDir, Secrets: a.secrets, Log: a.logger(), Tunnels: a.tunnels}
+	opts := core.Options{ConfigDir: a.configDir, Secrets: a.secrets, Log: a.logger(), Tunnels: a.tunnels, OpenURL: openBrowser}
 	if a.coreOptions != nil {
 		a.coreOptions(&opts)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -63,7 +65,7 @@ func (a *app) connectCmd() *cobra.Command {
 			return a.connect(cmd.Context(), c, args[0], m, code)
 		},
 	}
-	cmd.Flags().StringVar(&method, "method", "", "second factor: totp (authenticator app) or email")
+	cmd.Flags().StringVar(&method, "method", "", "second factor: totp (authenticator app), email or passkey (confirmed in the browser)")
 	cmd.Flags().StringVar(&code, "code", "", "the 6-digit code (asked on the terminal when not given)")
 	cmd.Flags().BoolVar(&userspace, "userspace", false, "userspace tunnel with a SOCKS5 proxy (needs no privileges)")
 	cmd.Flags().StringVar(&socks, "socks", "", "address of the userspace tunnel's SOCKS5 proxy (default 127.0.0.1:1080; implies --userspace)")
@@ -187,6 +189,9 @@ func (a *app) signIn(ctx context.Context, c *core.Core, v core.LocationView, met
 			fmt.Fprintf(a.stderr, "%s\n", v.Error)
 			return a.signIn(ctx, c, v, method, "")
 		case core.AwaitingCode:
+			if v.Method == core.MethodPasskey {
+				return a.waitPasskey(ctx, c, v, method, code)
+			}
 		default:
 			return errors.New(v.Error)
 		}
@@ -217,6 +222,59 @@ func (a *app) signIn(ctx context.Context, c *core.Core, v core.LocationView, met
 		}
 		fmt.Fprintf(a.stderr, "%v\n", err)
 	}
+}
+
+// waitPasskey prints the passkey page (core opened it in a browser where
+// there is one) and waits for its confirmation: then the tunnel is up, or
+// the challenge was refused or expired and the method is asked again.
+func (a *app) waitPasskey(ctx context.Context, c *core.Core, v core.LocationView, method core.Method, code string) error {
+	inst, locID := v.InstanceID, v.ID
+	events, unsubscribe := c.Subscribe()
+	defer unsubscribe()
+	a.printf("Confirm connecting to %s with your passkey on this page:\n  %s\nWaiting for your passkey in the browser… (Ctrl-C cancels)\n", v.Name, v.BrowserURL)
+	for {
+		v, _ = c.Location(inst, locID)
+		switch v.State {
+		case core.Connected:
+			return nil
+		case core.AwaitingMethod:
+			if method != "" {
+				return errors.New(v.Error)
+			}
+			fmt.Fprintf(a.stderr, "%s\n", v.Error)
+			return a.signIn(ctx, c, v, "", code)
+		case core.AwaitingCode, core.Connecting:
+		default:
+			return errors.New(v.Error)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-events:
+		}
+	}
+}
+
+// openBrowser opens a page in the desktop's browser, when there is a
+// desktop; the page's address is printed either way.
+func openBrowser(url string) error {
+	var cmd *exec.Cmd
+	switch runtime.GOOS {
+	case "darwin":
+		cmd = exec.Command("open", url)
+	case "windows":
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
+	default:
+		if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+			return errors.New("no desktop session")
+		}
+		cmd = exec.Command("xdg-open", url)
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go cmd.Wait() // reap it; whether a browser came up is the person's to see
+	return nil
 }
 
 func isServerRefusal(err error) bool {

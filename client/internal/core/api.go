@@ -68,10 +68,13 @@ const (
 	MethodTOTP Method = "totp"
 	// MethodEmail is a code the server sends by email.
 	MethodEmail Method = "email"
+	// MethodPasskey is a passkey or security key, confirmed on a page of
+	// the server in the system browser.
+	MethodPasskey Method = "passkey"
 )
 
 // Methods lists every method in the order a picker shows them.
-var Methods = []Method{MethodTOTP, MethodEmail}
+var Methods = []Method{MethodTOTP, MethodEmail, MethodPasskey}
 
 // Label returns the method's name for a person: "Authenticator app" or
 // "Email code".
@@ -81,11 +84,13 @@ func (m Method) Label() string {
 		return "Authenticator app"
 	case MethodEmail:
 		return "Email code"
+	case MethodPasskey:
+		return "Passkey or security key"
 	}
 	return string(m)
 }
 
-// ParseMethod accepts "totp" or "email" (any case) and the labels.
+// ParseMethod accepts "totp", "email" or "passkey" (any case) and the labels.
 func ParseMethod(s string) (Method, error) { return parseMethod(s) }
 
 // Tunnel modes for Settings.TunnelMode.
@@ -212,6 +217,10 @@ type LocationView struct {
 	Method Method
 	// SentTo is the masked address an email code went to.
 	SentTo string
+	// BrowserURL is the page where the person confirms a passkey
+	// challenge (Method MethodPasskey, State AwaitingCode); the core
+	// waits for that confirmation by itself.
+	BrowserURL string
 	// CodeExpires is when the current challenge expires.
 	CodeExpires time.Time
 
@@ -274,6 +283,10 @@ type Options struct {
 	// StreamSilence is how long a watch stream may stay silent before the
 	// client drops it and reconnects (DefaultStreamSilence when zero).
 	StreamSilence time.Duration
+	// OpenURL opens a page in the system browser: the passkey page of a
+	// challenge. Nil, or an error, leaves the address in
+	// LocationView.BrowserURL for the person to open.
+	OpenURL func(url string) error
 }
 
 // Core is the client's state.
@@ -287,6 +300,14 @@ func New(opts Options) (*Core, error) {
 		return nil, err
 	}
 	return &Core{c: c}, nil
+}
+
+// SetOpenURL sets how passkey pages are opened (Options.OpenURL), for a
+// view made after the core.
+func (c *Core) SetOpenURL(open func(url string) error) {
+	c.c.mu.Lock()
+	defer c.c.mu.Unlock()
+	c.c.opts.OpenURL = open
 }
 
 // Run keeps every instance up to date — a WatchInstance stream per instance
@@ -353,6 +374,12 @@ func (c *Core) ChooseMethod(ctx context.Context, instanceID, locationID string, 
 	return c.c.chooseMethod(ctx, instanceID, locationID, method)
 }
 
+// For MethodPasskey, success moves to AwaitingCode with BrowserURL (opened
+// with Options.OpenURL) and the core waits for the browser's confirmation
+// by itself: then Connecting and Connected as for a code, or back to
+// AwaitingMethod with the server's reason when the challenge is refused or
+// expires. Cancel stops the wait.
+//
 // SubmitCode finishes the MFA challenge. A wrong code keeps AwaitingCode
 // with "Invalid code (N tries left)" in Error; a lockout or an expired
 // challenge is also carried in Error (an expired one goes back to

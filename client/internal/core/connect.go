@@ -28,6 +28,9 @@ type locState struct {
 	sentTo      string
 	codeExpires time.Time
 	challenge   string // the challenge token, in memory only
+	browserURL  string // the passkey page of the challenge
+	// stopAwait ends the wait for a passkey confirmation (AwaitMfa).
+	stopAwait context.CancelFunc
 
 	sessionID      string
 	tun            tunnel.Tunnel
@@ -46,6 +49,9 @@ type locState struct {
 // reset returns the location to Disconnected, keeping nothing of the last
 // attempt.
 func (l *locState) reset() {
+	if l.stopAwait != nil {
+		l.stopAwait()
+	}
 	gen := l.gen + 1
 	*l = locState{gen: gen}
 }
@@ -218,23 +224,110 @@ func (c *core) startMFA(ctx context.Context, in *instance, locID string, gen uin
 		c.mu.Unlock()
 		return context.Canceled
 	}
+	if l.stopAwait != nil {
+		l.stopAwait() // a passkey challenge chosen before
+		l.stopAwait = nil
+	}
 	l.state = AwaitingCode
 	l.method = m
 	l.challenge = resp.Msg.ChallengeToken
 	l.sentTo = resp.Msg.SentTo
 	l.codeExpires = resp.Msg.GetExpiresAt().AsTime()
+	l.browserURL = resp.Msg.BrowserUrl
 	l.err = ""
 	l.msg = ""
 	if resend && l.sentTo != "" {
 		l.msg = "A new code was sent to " + l.sentTo
 	}
 	in.saved.LastMethods[locID] = m
+	passkey := m == MethodPasskey
+	if passkey {
+		if l.browserURL == "" {
+			l.state, l.challenge = AwaitingMethod, ""
+			l.err = "The server sent no page to confirm the passkey on; update the server, or choose another method."
+			c.locationChangedLocked(in, locID)
+			c.mu.Unlock()
+			return errors.New(l.err)
+		}
+		// The wait outlives this call (the browser takes the person's
+		// time); Cancel, or any reset, ends it.
+		actx, stop := context.WithCancel(context.Background())
+		l.stopAwait = stop
+		go c.awaitPasskey(actx, in, locID, gen, l.challenge)
+	}
+	browserURL := l.browserURL
 	c.locationChangedLocked(in, locID)
 	c.mu.Unlock()
 	if err := c.save(); err != nil {
 		c.log.Warn("cannot save the last method", "err", err)
 	}
+	if passkey {
+		c.openBrowser(in, locID, gen, browserURL)
+	}
 	return nil
+}
+
+// openBrowser opens the passkey page; when it cannot, the prompt says to
+// open the address by hand.
+func (c *core) openBrowser(in *instance, locID string, gen uint64, url string) {
+	err := errors.New("no browser to open")
+	c.mu.Lock()
+	open := c.opts.OpenURL
+	c.mu.Unlock()
+	if open != nil {
+		err = open(url)
+	}
+	if err == nil {
+		return
+	}
+	c.log.Info("cannot open the passkey page in a browser", "err", err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := in.locs[locID]; l != nil && l.gen == gen {
+		l.msg = "Open this address in your browser: " + url
+		c.locationChangedLocked(in, locID)
+	}
+}
+
+// awaitPasskey waits for the browser's confirmation of a passkey
+// challenge and brings the tunnel up, as a right code does.
+func (c *core) awaitPasskey(ctx context.Context, in *instance, locID string, gen uint64, challenge string) {
+	resp, err := in.client.AwaitMfa(ctx, connect.NewRequest(&v1.AwaitMfaRequest{ChallengeToken: challenge}))
+	if ctx.Err() != nil {
+		// Cancelled: the location moved on. A session granted just then
+		// is ended again.
+		if err == nil {
+			c.endSession(in, resp.Msg.SessionId)
+		}
+		return
+	}
+	if err != nil {
+		rerr := c.rpcError("await", in.saved.URL, err)
+		c.mu.Lock()
+		if l := in.locs[locID]; l != nil && l.gen == gen {
+			// Refused, expired or ended: choose a method again.
+			l.state, l.challenge, l.browserURL, l.codeExpires, l.err, l.msg = AwaitingMethod, "", "", time.Time{}, rerr.Error(), ""
+			l.stopAwait = nil
+			c.locationChangedLocked(in, locID)
+		}
+		c.mu.Unlock()
+		return
+	}
+	var expires time.Time
+	if e := resp.Msg.GetExpiresAt(); e != nil && e.AsTime().Unix() > 0 {
+		expires = e.AsTime()
+	}
+	c.mu.Lock()
+	l := in.locs[locID]
+	if l == nil || l.gen != gen {
+		c.mu.Unlock()
+		c.endSession(in, resp.Msg.SessionId)
+		return
+	}
+	l.state, l.challenge, l.browserURL, l.err, l.msg, l.stopAwait = Connecting, "", "", "", "", nil
+	c.locationChangedLocked(in, locID)
+	c.mu.Unlock()
+	c.bringUp(context.Background(), in, locID, gen, resp.Msg.SessionId, resp.Msg.Tunnel, expires)
 }
 
 // promptError shows err in the MFA prompt without leaving it.
@@ -267,6 +360,10 @@ func (c *core) submitCode(ctx context.Context, instID, locID, code string) error
 	if l.state != AwaitingCode || l.challenge == "" {
 		c.mu.Unlock()
 		return fmt.Errorf("%w: %s is not waiting for a code", ErrBusy, li.Name)
+	}
+	if l.method == MethodPasskey {
+		c.mu.Unlock()
+		return fmt.Errorf("%w: %s waits for your passkey in the browser, not a code", ErrBusy, li.Name)
 	}
 	if code == "" || strings.Trim(code, "0123456789") != "" {
 		const msg = "The code is the 6 digits from your authenticator app or email"

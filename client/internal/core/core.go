@@ -414,7 +414,7 @@ func (c *core) viewLocation(in *instance, li *v1.LocationInfo) LocationView {
 		MFA:           li.MfaMode == v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL,
 		IdleThreshold: time.Duration(li.PeerDisconnectThresholdSeconds) * time.Second,
 		State:         l.state, Error: l.err, Message: l.msg, EndReason: l.endReason,
-		Method: l.method, SentTo: l.sentTo, CodeExpires: l.codeExpires,
+		Method: l.method, SentTo: l.sentTo, CodeExpires: l.codeExpires, BrowserURL: l.browserURL,
 		ConnectedSince: l.connectedSince, SessionExpires: l.sessionExpires,
 		LatestHandshake: l.stats.LatestHandshake, RxBytes: l.stats.RxBytes, TxBytes: l.stats.TxBytes,
 		Offers: l.offers, SessionID: l.sessionID,
@@ -457,6 +457,8 @@ func methodFromPB(m v1.MfaMethod) Method {
 		return MethodTOTP
 	case v1.MfaMethod_MFA_METHOD_EMAIL:
 		return MethodEmail
+	case v1.MfaMethod_MFA_METHOD_WEBAUTHN:
+		return MethodPasskey
 	}
 	return ""
 }
@@ -467,6 +469,8 @@ func methodToPB(m Method) v1.MfaMethod {
 		return v1.MfaMethod_MFA_METHOD_TOTP
 	case MethodEmail:
 		return v1.MfaMethod_MFA_METHOD_EMAIL
+	case MethodPasskey:
+		return v1.MfaMethod_MFA_METHOD_WEBAUTHN
 	}
 	return v1.MfaMethod_MFA_METHOD_UNSPECIFIED
 }
@@ -477,8 +481,10 @@ func parseMethod(s string) (Method, error) {
 		return MethodTOTP, nil
 	case "email", "email code", "e-mail", "mail":
 		return MethodEmail, nil
+	case "passkey", "webauthn", "security key", "passkey or security key":
+		return MethodPasskey, nil
 	}
-	return "", fmt.Errorf("unknown method %q: use totp (authenticator app) or email", s)
+	return "", fmt.Errorf("unknown method %q: use totp (authenticator app), email or passkey", s)
 }
 
 // ---- settings ----

@@ -262,3 +262,10 @@ func (f failoverClient) FinishMfa(ctx context.Context, req *connect.Request[v1.F
 func (f failoverClient) Disconnect(ctx context.Context, req *connect.Request[v1.DisconnectRequest]) (*connect.Response[v1.DisconnectResponse], error) {
 	return call(ctx, f.s, req, wicketv1connect.ClientServiceClient.Disconnect)
 }
+
+// AwaitMfa waits on the address in use; a replica that dies meanwhile
+// fails the wait, and the next one takes it (the approval is in the
+// database).
+func (f failoverClient) AwaitMfa(ctx context.Context, req *connect.Request[v1.AwaitMfaRequest]) (*connect.Response[v1.FinishMfaResponse], error) {
+	return call(ctx, f.s, req, wicketv1connect.ClientServiceClient.AwaitMfa)
+}

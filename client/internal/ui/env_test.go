@@ -41,8 +41,11 @@ type env struct {
 	loc *v1.Location
 	u   *wickettest.User
 	c   *core.Core
-	app *recordingApp
-	v   *View
+	// opened receives the pages core asked the browser to open.
+	opened chan string
+	code   string // an enrollment code made before the account had a factor
+	app    *recordingApp
+	v      *View
 	// gl is set when the window runs on the real GL driver (screenshots):
 	// then widgets are touched on Fyne's main goroutine only.
 	gl bool
@@ -53,13 +56,22 @@ type envOptions struct {
 	noTOTP bool // the user has no TOTP
 	// after, when set, makes core's timers (reconnect backoff).
 	after func(time.Duration) <-chan time.Time
+	// passkey: the user's only factor is a passkey, added in browser
+	// (which then confirms connections as the person would).
+	passkey bool
+	browser *wickettest.Browser
 }
 
 // newEnv starts the server, a gateway for an MFA location "Office", the
 // user alice, and the window over a running core. Nothing is enrolled yet.
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, s: wickettest.New(t)}
+	var sopts []wickettest.Option
+	if o.passkey {
+		sopts = append(sopts, wickettest.WithHostName("localhost"), wickettest.WithPages())
+		o.noTOTP = true
+	}
+	e := &env{t: t, s: wickettest.New(t, sopts...), opened: make(chan string, 4)}
 	// Handshake times come from the real clock; the harness clock starts
 	// at it so idle deadlines compare like with like.
 	e.s.Clock.Set(time.Now())
@@ -74,8 +86,15 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.email {
 		e.s.EnableEmail(e.u)
 	}
+	if o.passkey {
+		// Enrollment codes need a proved factor once the account has
+		// one, which the harness's password sign-in is not.
+		e.code = e.enrollmentCode()
+		o.browser.AddPasskey(e.s, e.u)
+	}
 
-	copts := core.Options{ConfigDir: t.TempDir(), Secrets: &secrets.Memory{}, Log: testLog(t), Tunnels: tunnel.Default, PollInterval: time.Hour, After: o.after}
+	copts := core.Options{ConfigDir: t.TempDir(), Secrets: &secrets.Memory{}, Log: testLog(t), Tunnels: tunnel.Default, PollInterval: time.Hour, After: o.after,
+		OpenURL: func(url string) error { e.opened <- url; return nil }}
 	if o.after != nil {
 		copts.StatsInterval = time.Hour // the test's timers are reconnects only
 	}
@@ -137,6 +156,11 @@ func dialBehindGateway(ctx context.Context, network, address string) (net.Conn, 
 // enrollmentCode makes a code for alice, as her profile page shows it.
 func (e *env) enrollmentCode() string {
 	e.t.Helper()
+	if e.code != "" {
+		code := e.code
+		e.code = ""
+		return code
+	}
 	resp, err := e.s.Account.CreateEnrollmentToken(wickettest.Ctx(e.t), wickettest.Req(e.u.Token, &v1.CreateEnrollmentTokenRequest{DeviceName: "laptop"}))
 	if err != nil {
 		e.t.Fatal(err)

@@ -3,6 +3,8 @@ package ui
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"slices"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -53,8 +55,14 @@ type mfaModal struct {
 
 	connectingStep fyne.CanvasObject
 
+	passkeyStep  fyne.CanvasObject
+	passkeyIntro *widget.Label
+	passkeyURL   *widget.Hyperlink
+	openBtn      *widget.Button
+
 	cancelBtn, continueBtn, resendBtn, verifyBtn *widget.Button
 	methodButtons, codeButtons, emailButtons     []fyne.CanvasObject
+	passkeyButtons                               []fyne.CanvasObject
 	buttons                                      []fyne.CanvasObject // the row on screen
 	connectingButtons                            []fyne.CanvasObject
 }
@@ -70,7 +78,7 @@ func newMFAModal(v *View, l core.LocationView) *mfaModal {
 	m.info.Importance = widget.SuccessImportance
 	m.info.Hide()
 
-	m.methods = widget.NewRadioGroup(methodOptions(), func(string) {
+	m.methods = widget.NewRadioGroup(m.methodChoices(), func(string) {
 		// Picking another method answers the error shown for the last one.
 		if m.err.Visible() {
 			m.dismissed = m.lastErr
@@ -104,7 +112,15 @@ func newMFAModal(v *View, l core.LocationView) *mfaModal {
 	m.connectingStep = container.NewVBox(
 		widget.NewLabel("Code accepted. Bringing the tunnel up…"), progress)
 
-	m.steps = container.NewStack(m.methodStep, m.codeStep, m.connectingStep)
+	m.passkeyIntro = widget.NewLabel("")
+	m.passkeyIntro.Wrapping = fyne.TextWrapWord
+	m.passkeyURL = widget.NewHyperlink("", nil)
+	m.passkeyURL.Wrapping = fyne.TextWrapBreak
+	m.passkeyStep = container.NewVBox(
+		widget.NewLabelWithStyle("Waiting for your passkey in the browser…", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		widget.NewProgressBarInfinite(), m.passkeyIntro, m.passkeyURL)
+
+	m.steps = container.NewStack(m.methodStep, m.codeStep, m.connectingStep, m.passkeyStep)
 
 	m.cancelBtn = widget.NewButton("Cancel", m.cancelPrompt)
 	m.continueBtn = widget.NewButtonWithIcon("Continue", theme.NavigateNextIcon(), m.choose)
@@ -117,6 +133,8 @@ func newMFAModal(v *View, l core.LocationView) *mfaModal {
 	m.codeButtons = []fyne.CanvasObject{m.cancelBtn, m.verifyBtn}
 	m.emailButtons = []fyne.CanvasObject{m.cancelBtn, m.resendBtn, m.verifyBtn}
 	m.connectingButtons = []fyne.CanvasObject{m.cancelBtn}
+	m.openBtn = widget.NewButtonWithIcon("Open the page again", theme.ComputerIcon(), m.openAgain)
+	m.passkeyButtons = []fyne.CanvasObject{m.cancelBtn, m.openBtn}
 
 	content := container.NewVBox(widthHint(440), m.intro, m.steps, m.err, m.info)
 	m.dlg = dialog.NewCustomWithoutButtons("Sign in to "+l.Name, content, v.win)
@@ -125,6 +143,24 @@ func newMFAModal(v *View, l core.LocationView) *mfaModal {
 	m.preselect(l)
 	m.update(l)
 	return m
+}
+
+// methodChoices are the methods the picker offers: the codes always (a
+// method the account lacks gets the server's explanation), a passkey only
+// when the account has one, since only then is there anything to explain.
+func (m *mfaModal) methodChoices() []string {
+	var enabled []core.Method
+	if inst, ok := m.v.instance(m.instance); ok {
+		enabled = inst.EnabledMethods
+	}
+	var out []string
+	for _, meth := range core.Methods {
+		if meth == core.MethodPasskey && !slices.Contains(enabled, meth) {
+			continue
+		}
+		out = append(out, meth.Label())
+	}
+	return out
 }
 
 // is reports whether the modal belongs to l.
@@ -163,6 +199,10 @@ func (m *mfaModal) update(l core.LocationView) {
 		m.showStep(core.AwaitingMethod, m.methodStep, m.methodButtons)
 		setText(m.intro, l.Name+" asks for a second factor on every connection.")
 	case core.AwaitingCode:
+		if l.Method == core.MethodPasskey {
+			m.showPasskey(l)
+			break
+		}
 		entering := m.step != core.AwaitingCode
 		buttons := m.codeButtons
 		if l.Method == core.MethodEmail {
@@ -196,6 +236,34 @@ func (m *mfaModal) update(l core.LocationView) {
 	}
 	setMessage(m.err, errText)
 	m.updateButtons()
+}
+
+// showPasskey is the wait for the browser's passkey confirmation; core
+// opened the page and waits by itself, so the modal only offers to open it
+// again and Cancel.
+func (m *mfaModal) showPasskey(l core.LocationView) {
+	// A step of its own: AwaitingCode's code entry is not on screen.
+	m.showStep(passkeyStep, m.passkeyStep, m.passkeyButtons)
+	m.intro.Hide()
+	setText(m.passkeyIntro, fmt.Sprintf("Confirm connecting to %s with Touch ID, Windows Hello, your phone or a security key on the page Wicket opened. No page? Open this address:", l.Name))
+	if u, err := url.Parse(l.BrowserURL); err == nil && (m.passkeyURL.URL == nil || m.passkeyURL.URL.String() != u.String()) {
+		m.passkeyURL.SetURL(u)
+		m.passkeyURL.SetText(l.BrowserURL)
+	}
+}
+
+// passkeyStep marks the passkey wait among the steps on screen (a state
+// core does not have: it is AwaitingCode there).
+const passkeyStep core.State = -2
+
+// openAgain opens the passkey page once more.
+func (m *mfaModal) openAgain() {
+	if m.passkeyURL.URL == nil {
+		return
+	}
+	if err := m.v.app.OpenURL(m.passkeyURL.URL); err != nil {
+		setMessage(m.err, "The browser did not open ("+err.Error()+"). Open the address above yourself.")
+	}
 }
 
 // showStep puts one step on screen with its buttons.

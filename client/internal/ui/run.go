@@ -5,6 +5,7 @@ package ui
 import (
 	"context"
 	"errors"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -30,6 +31,14 @@ func Run(ctx context.Context, c *core.Core) error {
 	a := app.NewWithID(AppID)
 	a.SetIcon(Icon)
 	v := NewWindow(a, c)
+	// Passkey pages open in the system browser.
+	c.SetOpenURL(func(s string) error {
+		u, err := url.Parse(s)
+		if err != nil {
+			return err
+		}
+		return a.OpenURL(u)
+	})
 	a.Lifecycle().SetOnStarted(func() {
 		// Starting parses fonts and rasterises icons: tens of MB that are
 		// garbage once the first frame is drawn. An app that mostly sits

@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	flag.Parse()
-	if err := flag.Set("test.run", "^TestScreenshots$"); err != nil {
+	if err := flag.Set("test.run", "^(TestScreenshots|TestPasskeyScreenshots)$"); err != nil {
 		panic(err)
 	}
 	glApp = app.NewWithID(AppID)

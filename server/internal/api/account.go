@@ -162,3 +162,58 @@ func (a *accountService) FinishLogin(ctx context.Context, req *connect.Request[v
 	}
 	return connect.NewResponse(signInPB(in)), nil
 }
+
+func (a *accountService) BeginPasskeySetup(ctx context.Context, req *connect.Request[v1.BeginPasskeySetupRequest]) (*connect.Response[v1.BeginPasskeySetupResponse], error) {
+	actor, _, err := a.user(ctx, req.Header(), req.Peer())
+	if err != nil {
+		return nil, err
+	}
+	opts, err := a.svc.BeginPasskeySetup(ctx, actor)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.BeginPasskeySetupResponse{OptionsJson: opts}), nil
+}
+
+func (a *accountService) FinishPasskeySetup(ctx context.Context, req *connect.Request[v1.FinishPasskeySetupRequest]) (*connect.Response[v1.FinishPasskeySetupResponse], error) {
+	actor, _, err := a.user(ctx, req.Header(), req.Peer())
+	if err != nil {
+		return nil, err
+	}
+	p, err := a.svc.FinishPasskeySetup(ctx, actor, req.Msg.GetName(), req.Msg.GetCredentialJson())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.FinishPasskeySetupResponse{Passkey: passkeyPB(p)}), nil
+}
+
+func (a *accountService) ListPasskeys(ctx context.Context, req *connect.Request[v1.ListPasskeysRequest]) (*connect.Response[v1.ListPasskeysResponse], error) {
+	actor, _, err := a.user(ctx, req.Header(), req.Peer())
+	if err != nil {
+		return nil, err
+	}
+	list, err := a.svc.ListPasskeys(ctx, actor)
+	if err != nil {
+		return nil, err
+	}
+	out := &v1.ListPasskeysResponse{}
+	for _, p := range list {
+		out.Passkeys = append(out.Passkeys, passkeyPB(p))
+	}
+	return connect.NewResponse(out), nil
+}
+
+func (a *accountService) DeletePasskey(ctx context.Context, req *connect.Request[v1.DeletePasskeyRequest]) (*connect.Response[v1.DeletePasskeyResponse], error) {
+	actor, _, err := a.user(ctx, req.Header(), req.Peer())
+	if err != nil {
+		return nil, err
+	}
+	if err := a.svc.DeletePasskey(ctx, actor, req.Msg.GetId()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.DeletePasskeyResponse{}), nil
+}
+
+func passkeyPB(p service.Passkey) *v1.Passkey {
+	return &v1.Passkey{Id: p.ID, Name: p.Name, CreatedAt: ts(p.CreatedAt), LastUsedAt: ts(p.LastUsedAt)}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
 	"github.com/wicket-vpn/wicket/server/internal/service"
 	"github.com/wicket-vpn/wicket/server/internal/store"
+	"github.com/wicket-vpn/wicket/server/internal/token"
 	"github.com/wicket-vpn/wicket/shared/wgkey"
 )
 
@@ -112,6 +113,18 @@ func authzID() string {
 	b := make([]byte, 12)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+const alicePasskeyID = "alice-passkey"
+
+// alicePasskey gives alice a passkey (a stored one: the rows that use it
+// never ask it to sign) unless she has it.
+func (e *authzEnv) alicePasskey(ctx context.Context) error {
+	keys, err := e.s.Store().PasskeysOfUser(ctx, e.alice.ID)
+	if err != nil || len(keys) > 0 {
+		return err
+	}
+	return e.s.Store().CreatePasskey(ctx, store.Passkey{ID: alicePasskeyID, UserID: e.alice.ID, Name: "Alice's key", CredentialID: "AAAA", PublicKey: "AAAA", CreatedAt: e.s.Clock.Now()})
 }
 
 // resetMFA turns every second factor of u off.
@@ -339,6 +352,37 @@ var authzRows = []authzRow{
 				return err
 			}
 			r, err := e.s.Client.FinishMfa(ctx, servertest.Req(c.bearer, &v1.FinishMfaRequest{ChallengeToken: tok, Code: code}))
+			if err != nil {
+				return err
+			}
+			if r.Msg.Tunnel.GetPresharedKey() == "" {
+				return errors.New("an MFA session without a pre-shared key")
+			}
+			return nil
+		},
+	},
+	{
+		procedure: wicketv1connect.ClientServiceAwaitMfaProcedure,
+		// As FinishMfa: the challenge token is the credential.
+		want: cellsOf(connect.CodeInvalidArgument, cellUnauth, cellOK, cellUnauth, cellUnauth, cellUnauth),
+		call: func(ctx context.Context, e *authzEnv, c authzCaller) error {
+			tok := c.token
+			if c.kind == asDevice {
+				if err := e.alicePasskey(ctx); err != nil {
+					return err
+				}
+				st, err := e.s.Client.StartMfa(ctx, servertest.Req("", &v1.StartMfaRequest{DeviceToken: e.aliceDev.Token, LocationId: e.office.Id, Method: v1.MfaMethod_MFA_METHOD_WEBAUTHN}))
+				if err != nil {
+					return fmt.Errorf("start: %v", err)
+				}
+				tok = st.Msg.ChallengeToken
+				// The approval page's work, done to the store: this row
+				// is about who may wait for it.
+				if ok, err := e.s.Store().DecideChallenge(ctx, hex.EncodeToString(token.Hash(tok)), true, e.s.Clock.Now()); err != nil || !ok {
+					return fmt.Errorf("approve: %v %v", ok, err)
+				}
+			}
+			r, err := e.s.Client.AwaitMfa(ctx, servertest.Req(c.bearer, &v1.AwaitMfaRequest{ChallengeToken: tok}))
 			if err != nil {
 				return err
 			}
@@ -606,6 +650,68 @@ var authzRows = []authzRow{
 			_, err := e.s.Account.DeleteDevice(ctx, servertest.Req(c.bearer, &v1.DeleteDeviceRequest{DeviceId: target}))
 			if _, derr := e.s.Store().DeviceByID(ctx, e.aliceDev.ID); derr != nil {
 				return fmt.Errorf("alice's device is gone (%v) after %v", derr, err)
+			}
+			return err
+		},
+	},
+
+	{
+		procedure: wicketv1connect.AccountServiceBeginPasskeySetupProcedure,
+		want:      accountCells,
+		call: func(ctx context.Context, e *authzEnv, c authzCaller) error {
+			r, err := e.s.Account.BeginPasskeySetup(ctx, servertest.Req(c.bearer, &v1.BeginPasskeySetupRequest{}))
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(r.Msg.OptionsJson, `"challenge"`) {
+				return fmt.Errorf("options %s", r.Msg.OptionsJson)
+			}
+			return nil
+		},
+	},
+	{
+		procedure: wicketv1connect.AccountServiceFinishPasskeySetupProcedure,
+		// A signed-in user gets as far as the browser's answer, which is
+		// no passkey here.
+		want: cellsOf(cellUnauth, connect.CodeInvalidArgument, cellUnauth, cellUnauth, connect.CodeInvalidArgument, cellUnauth),
+		call: func(ctx context.Context, e *authzEnv, c authzCaller) error {
+			if c.user != nil {
+				if _, err := e.s.Account.BeginPasskeySetup(ctx, servertest.Req(c.bearer, &v1.BeginPasskeySetupRequest{})); err != nil {
+					return fmt.Errorf("begin: %v", err)
+				}
+			}
+			_, err := e.s.Account.FinishPasskeySetup(ctx, servertest.Req(c.bearer, &v1.FinishPasskeySetupRequest{Name: "key", CredentialJson: `{"id":"AAAA","type":"public-key"}`}))
+			return err
+		},
+	},
+	{
+		procedure: wicketv1connect.AccountServiceListPasskeysProcedure,
+		want:      accountCells,
+		call: func(ctx context.Context, e *authzEnv, c authzCaller) error {
+			if err := e.alicePasskey(ctx); err != nil {
+				return err
+			}
+			r, err := e.s.Account.ListPasskeys(ctx, servertest.Req(c.bearer, &v1.ListPasskeysRequest{}))
+			if err != nil {
+				return err
+			}
+			if len(r.Msg.Passkeys) != 0 {
+				return fmt.Errorf("%s sees passkeys %v", c.user.Username, r.Msg.Passkeys)
+			}
+			return nil
+		},
+	},
+	{
+		procedure: wicketv1connect.AccountServiceDeletePasskeyProcedure,
+		// Alice's passkey: nobody else may even learn it exists.
+		want: cellsOf(cellUnauth, cellNotFound, cellUnauth, cellUnauth, cellNotFound, cellUnauth),
+		call: func(ctx context.Context, e *authzEnv, c authzCaller) error {
+			if err := e.alicePasskey(ctx); err != nil {
+				return err
+			}
+			_, err := e.s.Account.DeletePasskey(ctx, servertest.Req(c.bearer, &v1.DeletePasskeyRequest{Id: alicePasskeyID}))
+			if keys, kerr := e.s.Store().PasskeysOfUser(ctx, e.alice.ID); kerr != nil || len(keys) != 1 {
+				return fmt.Errorf("alice's passkeys %v (%v) after %v", keys, kerr, err)
 			}
 			return err
 		},
@@ -969,7 +1075,7 @@ func TestAuthz(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	s := servertest.New(t)
+	s := servertest.New(t, servertest.WithHostName("localhost")) // passkeys need a host name
 	ctx := servertest.Ctx(t)
 	e := &authzEnv{s: s}
 	e.admin = s.AdminUser()

@@ -153,11 +153,19 @@ func (a *clientService) StartMfa(ctx context.Context, req *connect.Request[v1.St
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&v1.StartMfaResponse{ChallengeToken: c.Token, ExpiresAt: ts(c.ExpiresAt), SentTo: c.SentTo}), nil
+	return connect.NewResponse(&v1.StartMfaResponse{ChallengeToken: c.Token, ExpiresAt: ts(c.ExpiresAt), SentTo: c.SentTo, BrowserUrl: c.BrowserURL}), nil
 }
 
 func (a *clientService) FinishMfa(ctx context.Context, req *connect.Request[v1.FinishMfaRequest]) (*connect.Response[v1.FinishMfaResponse], error) {
 	o, err := a.svc.FinishMFA(ctx, req.Msg.GetChallengeToken(), req.Msg.GetCode(), remote(req.Peer()))
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.FinishMfaResponse{SessionId: o.Session.ID, Tunnel: tunnelPB(o.Tunnel), ExpiresAt: ts(o.ExpiresAt)}), nil
+}
+
+func (a *clientService) AwaitMfa(ctx context.Context, req *connect.Request[v1.AwaitMfaRequest]) (*connect.Response[v1.FinishMfaResponse], error) {
+	o, err := a.svc.AwaitMFA(ctx, req.Msg.GetChallengeToken(), remote(req.Peer()))
 	if err != nil {
 		return nil, err
 	}

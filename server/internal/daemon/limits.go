@@ -10,7 +10,9 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	_ "github.com/wicket-vpn/wicket/proto/gen/wicket/v1" // registers the descriptors streamingProcedures reads
+	"github.com/wicket-vpn/wicket/proto/gen/wicket/v1/wicketv1connect"
 	"github.com/wicket-vpn/wicket/server/internal/api"
+	"github.com/wicket-vpn/wicket/server/internal/mfa"
 )
 
 // MaxHeaderBytes bounds a request's headers. Wicket's largest are the web
@@ -94,6 +96,12 @@ var streamingProcedures = sync.OnceValue(func() map[string]bool {
 	return paths
 })
 
+// longCalls are unary calls that wait for a person: AwaitMfa answers when
+// the person has confirmed the connection in a browser.
+var longCalls = map[string]bool{
+	wicketv1connect.ClientServiceAwaitMfaProcedure: true,
+}
+
 // streamDeadlines lets streams (instance watches, gateway peer syncs) live
 // past the server's write deadline, which bounds a whole response: each
 // message must be written within write instead, so a client that stops
@@ -102,6 +110,13 @@ var streamingProcedures = sync.OnceValue(func() map[string]bool {
 // (HTTP/1.1) or it has nothing left to cut (HTTP/2).
 func streamDeadlines(next http.Handler, write time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if longCalls[r.URL.Path] {
+			// A call that waits for a person answers within its
+			// challenge's life, not the write deadline.
+			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(mfa.ChallengeTTL + write))
+			next.ServeHTTP(w, r)
+			return
+		}
 		if !streamingProcedures()[r.URL.Path] {
 			next.ServeHTTP(w, r)
 			return

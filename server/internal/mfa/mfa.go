@@ -184,6 +184,8 @@ type Method int
 const (
 	TOTP  Method = 1
 	Email Method = 2
+	// WebAuthn is a passkey or security key, confirmed in a browser.
+	WebAuthn Method = 3
 )
 
 // String names the method for people.
@@ -193,6 +195,8 @@ func (m Method) String() string {
 		return "authenticator app"
 	case Email:
 		return "email code"
+	case WebAuthn:
+		return "passkey"
 	}
 	return "unknown method"
 }

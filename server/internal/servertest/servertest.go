@@ -54,6 +54,7 @@ type options struct {
 	heartbeat    time.Duration
 	requireGW    bool
 	replicaURLs  []string
+	hostName     string
 }
 
 // Option changes the harness.
@@ -115,6 +116,11 @@ func WithGatewayRequired() Option { return func(o *options) { o.requireGW = true
 // WithReplicaURLs gives the server fixed addresses of the instance
 // (wicketd serve --replica-url).
 func WithReplicaURLs(urls ...string) Option { return func(o *options) { o.replicaURLs = urls } }
+
+// WithHostName serves the harness under a host name ("localhost") rather
+// than its IP address: the server's URL, which passkeys take their relying
+// party from, names it. It still listens on 127.0.0.1.
+func WithHostName(name string) Option { return func(o *options) { o.hostName = name } }
 
 // WithHeartbeat sets how often quiet watch streams carry a heartbeat.
 func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
@@ -190,13 +196,17 @@ func (s *Server) start() {
 	t.Helper()
 	addr := "127.0.0.1:0"
 	if s.URL != "" {
-		addr = strings.TrimPrefix(s.URL, "https://") // a restart keeps the address
+		_, port, _ := net.SplitHostPort(strings.TrimPrefix(s.URL, "https://"))
+		addr = "127.0.0.1:" + port // a restart keeps the address
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.URL = "https://" + ln.Addr().String()
+	if s.opts.hostName != "" {
+		s.URL = "https://" + net.JoinHostPort(s.opts.hostName, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if os.Getenv("WICKET_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))

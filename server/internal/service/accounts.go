@@ -34,6 +34,9 @@ func Methods(u User) []mfa.Method {
 	if u.EmailMFA {
 		m = append(m, mfa.Email)
 	}
+	if u.Passkeys > 0 {
+		m = append(m, mfa.WebAuthn)
+	}
 	return m
 }
 
@@ -290,6 +293,9 @@ func (s *Service) ResetUserMFA(ctx context.Context, a Actor, id string) error {
 		}
 		u.TOTPEnabled, u.TOTPSecret, u.TOTPPending, u.EmailMFA = false, "", "", false
 		if err := q.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if err := q.DeletePasskeysOfUser(ctx, id); err != nil {
 			return err
 		}
 		if err := q.ClearMFAFailures(ctx, id); err != nil {

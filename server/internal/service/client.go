@@ -304,13 +304,15 @@ type Challenge struct {
 	Token     string
 	ExpiresAt time.Time
 	SentTo    string
+	// BrowserURL is the page that approves a passkey challenge.
+	BrowserURL string
 }
 
 // StartMFA begins the second factor for a location that requires it.
 func (s *Service) StartMFA(ctx context.Context, d Client, locationID string, method mfa.Method, remote string) (Challenge, error) {
 	a := d.Actor(remote)
-	if method != mfa.TOTP && method != mfa.Email {
-		return Challenge{}, fault.New(fault.Invalid, "method: choose MFA_METHOD_TOTP or MFA_METHOD_EMAIL")
+	if method != mfa.TOTP && method != mfa.Email && method != mfa.WebAuthn {
+		return Challenge{}, fault.New(fault.Invalid, "method: choose MFA_METHOD_TOTP, MFA_METHOD_EMAIL or MFA_METHOD_WEBAUTHN")
 	}
 	l, _, err := s.usableLocation(ctx, d, locationID)
 	if err != nil {
@@ -328,9 +330,17 @@ func (s *Service) StartMFA(ctx context.Context, d Client, locationID string, met
 		return Challenge{}, err
 	}
 	now := s.clock.Now()
-	c := store.Challenge{Hash: hexHash(hash), Purpose: store.PurposeConnect, UserID: d.User.ID, DeviceID: d.ID, LocationID: l.ID, Method: int(method), CreatedAt: now, ExpiresAt: now.Add(mfa.ChallengeTTL)}
-	var sentTo string
+	c := store.Challenge{Hash: hexHash(hash), Purpose: store.PurposeConnect, UserID: d.User.ID, DeviceID: d.ID, LocationID: l.ID, Method: int(method), CreatedAt: now, ExpiresAt: now.Add(mfa.ChallengeTTL), RemoteAddr: remote}
+	var sentTo, browser string
 	switch method {
+	case mfa.WebAuthn:
+		if _, err := s.relyingParty(); err != nil {
+			return Challenge{}, err
+		}
+		if d.User.Passkeys == 0 {
+			return Challenge{}, errNoPasskeys
+		}
+		browser = s.browserURL(plain)
 	case mfa.TOTP:
 		if !d.User.TOTPEnabled {
 			return Challenge{}, fault.New(fault.FailedPrecondition, "TOTP is not enabled for your account. Set it up in your profile first.")
@@ -360,7 +370,7 @@ func (s *Service) StartMFA(ctx context.Context, d Client, locationID string, met
 	if err != nil {
 		return Challenge{}, err
 	}
-	return Challenge{Token: plain, ExpiresAt: c.ExpiresAt, SentTo: sentTo}, nil
+	return Challenge{Token: plain, ExpiresAt: c.ExpiresAt, SentTo: sentTo, BrowserURL: browser}, nil
 }
 
 var errChallengeGone = fault.New(fault.Unauthenticated, "This sign-in expired; start again.")
@@ -409,6 +419,8 @@ func (s *Service) FinishMFA(ctx context.Context, challengeToken, code, remote st
 		p.totp = true
 	case mfa.Email:
 		p.email = true
+	case mfa.WebAuthn:
+		return Opened{}, fault.New(fault.FailedPrecondition, "This connection is confirmed with a passkey in the browser, not a code: wait for it with AwaitMfa.")
 	default:
 		return Opened{}, errChallengeGone
 	}

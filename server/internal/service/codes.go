@@ -55,6 +55,8 @@ func methodName(m mfa.Method) string {
 		return "totp"
 	case mfa.Email:
 		return "email"
+	case mfa.WebAuthn:
+		return "webauthn"
 	}
 	return "none"
 }

@@ -165,25 +165,36 @@ func (s *Service) prove(ctx context.Context, a Actor, p proof, code string, then
 // countWrong records a wrong code against the user (and its challenge,
 // which is spent after MaxTries) and returns the message to show.
 func (s *Service) countWrong(ctx context.Context, q *store.Q, a Actor, u store.User, c store.Challenge, what string, now time.Time) (error, error) {
-	if err := q.RecordMFAFailure(ctx, u.ID, now); err != nil {
+	left, err := s.recordWrong(ctx, q, a, u, c, what, "", now)
+	if err != nil {
 		return nil, err
+	}
+	return fault.New(fault.Unauthenticated, "Invalid code (%d %s left)", left, plural(left, "try", "tries")), nil
+}
+
+// recordWrong records a wrong answer (a code, a passkey's assertion)
+// against the user and its challenge, as countWrong, and returns the tries
+// left; why, when set, goes into the audit event.
+func (s *Service) recordWrong(ctx context.Context, q *store.Q, a Actor, u store.User, c store.Challenge, what, why string, now time.Time) (int, error) {
+	if err := q.RecordMFAFailure(ctx, u.ID, now); err != nil {
+		return 0, err
 	}
 	n, _, err := q.MFAFailuresSince(ctx, u.ID, now.Add(-mfa.LockoutWindow))
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	left := max(0, mfa.LockoutFailures-n)
 	if c.Hash != "" {
 		attempts, err := q.CountChallengeAttempt(ctx, c.Hash)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		left = min(left, max(0, mfa.MaxTries-attempts))
 		if left == 0 {
 			// The challenge is spent: a new one must be started (and the
 			// lockout decides when).
 			if _, err := q.UseChallenge(ctx, c.Hash, now); err != nil {
-				return nil, err
+				return 0, err
 			}
 		}
 	}
@@ -191,8 +202,11 @@ func (s *Service) countWrong(ctx context.Context, q *store.Q, a Actor, u store.U
 	if c.Hash != "" {
 		detail = fmt.Sprintf("method=%s purpose=%s location=%s tries_left=%d", methodName(mfa.Method(c.Method)), what, c.LocationID, left)
 	}
-	if err := s.audit(ctx, q, a, "mfa.failed", u.Username, detail); err != nil {
-		return nil, err
+	if why != "" {
+		detail += " reason=" + why
 	}
-	return fault.New(fault.Unauthenticated, "Invalid code (%d %s left)", left, plural(left, "try", "tries")), nil
+	if err := s.audit(ctx, q, a, "mfa.failed", u.Username, detail); err != nil {
+		return 0, err
+	}
+	return left, nil
 }

@@ -71,12 +71,14 @@ type User struct {
 	Groups      []string
 	TOTPEnabled bool
 	EmailMFA    bool
-	CreatedAt   time.Time
+	// Passkeys counts the user's passkeys and security keys.
+	Passkeys  int
+	CreatedAt time.Time
 }
 
 func userOf(u store.User) User {
 	return User{ID: u.ID, Username: u.Username, Email: u.Email, Admin: u.Admin, Groups: u.Groups,
-		TOTPEnabled: u.TOTPEnabled, EmailMFA: u.EmailMFA, CreatedAt: u.CreatedAt}
+		TOTPEnabled: u.TOTPEnabled, EmailMFA: u.EmailMFA, Passkeys: u.Passkeys, CreatedAt: u.CreatedAt}
 }
 
 func usersOf(list []store.User) []User {

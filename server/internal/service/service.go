@@ -10,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/wicket-vpn/wicket/server/internal/clock"
 	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/mail"
 	"github.com/wicket-vpn/wicket/server/internal/notify"
+	"github.com/wicket-vpn/wicket/server/internal/passkey"
 	"github.com/wicket-vpn/wicket/server/internal/replica"
 	"github.com/wicket-vpn/wicket/server/internal/seal"
 	"github.com/wicket-vpn/wicket/server/internal/session"
@@ -46,6 +48,10 @@ type Config struct {
 	// no gateway follows in this process, instead of answering a session
 	// that carries no traffic.
 	RequireGateway bool
+	// ApprovalPoll is how often a device waiting for a passkey approval
+	// (AwaitMFA) looks at the store, for approvals made on another
+	// replica; those on this one wake it at once. 1 s when zero.
+	ApprovalPoll time.Duration
 }
 
 // Service is the domain.
@@ -66,6 +72,11 @@ type Service struct {
 	// fanout links this replica to the others of a PostgreSQL database;
 	// nil on SQLite.
 	fanout *replica.Fanout
+
+	rpOnce    sync.Once
+	rp        *passkey.RP // the relying party of passkeys; nil when rpErr says why not
+	rpErr     error
+	approvals approvalHub // AwaitMFA calls waiting on a passkey approval
 }
 
 // New returns a service over an open store.
@@ -84,6 +95,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.MinThreshold == 0 {
 		cfg.MinThreshold = session.MinPeerDisconnectThreshold
+	}
+	if cfg.ApprovalPoll == 0 {
+		cfg.ApprovalPoll = time.Second
 	}
 	if cfg.Mailer == nil {
 		cfg.Mailer = &mail.Sender{}

@@ -14,6 +14,9 @@ const (
 	// PurposeLogin is a sign-in waiting for its second factor, and a
 	// step-up of a signed-in token.
 	PurposeLogin = "login"
+	// PurposePasskeySetup is a passkey being added; Ceremony holds the
+	// registration's state.
+	PurposePasskeySetup = "passkey_setup"
 )
 
 // Challenge is one started second-factor check.
@@ -32,25 +35,35 @@ type Challenge struct {
 	// BoundToken is the hash of the bearer token a step-up proves a factor
 	// for; empty for every other challenge.
 	BoundToken string
+	// RemoteAddr is the address the challenge was asked from.
+	RemoteAddr string
+	// ApprovedAt and RefusedAt: a connection confirmed (or refused) with
+	// a passkey in a browser, waiting for the device to take it.
+	ApprovedAt time.Time
+	RefusedAt  time.Time
+	// Ceremony is a passkey setup's registration state.
+	Ceremony string
 }
 
-const challengeCols = `token_hash, purpose, user_id, device_id, location_id, method, code_hash, attempts, created_at, expires_at, used_at, bound_token`
+const challengeCols = `token_hash, purpose, user_id, device_id, location_id, method, code_hash, attempts, created_at, expires_at, used_at, bound_token, remote_addr, approved_at, refused_at, ceremony`
 
 func scanChallenge(sc interface{ Scan(...any) error }) (Challenge, error) {
 	var c Challenge
-	var cr, ex, us int64
-	err := sc.Scan(&c.Hash, &c.Purpose, &c.UserID, &c.DeviceID, &c.LocationID, &c.Method, &c.CodeHash, &c.Attempts, &cr, &ex, &us, &c.BoundToken)
+	var cr, ex, us, ap, rf int64
+	err := sc.Scan(&c.Hash, &c.Purpose, &c.UserID, &c.DeviceID, &c.LocationID, &c.Method, &c.CodeHash, &c.Attempts, &cr, &ex, &us, &c.BoundToken, &c.RemoteAddr, &ap, &rf, &c.Ceremony)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, ErrNotFound
 	}
 	c.CreatedAt, c.ExpiresAt, c.UsedAt = fromMS(cr), fromMS(ex), fromMS(us)
+	c.ApprovedAt, c.RefusedAt = fromMS(ap), fromMS(rf)
 	return c, err
 }
 
 // CreateChallenge stores a challenge.
 func (q *Q) CreateChallenge(ctx context.Context, c Challenge) error {
-	_, err := q.exec(ctx, `INSERT INTO mfa_challenges (`+challengeCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
-		c.Hash, c.Purpose, c.UserID, c.DeviceID, c.LocationID, c.Method, c.CodeHash, c.Attempts, ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.UsedAt), c.BoundToken)
+	_, err := q.exec(ctx, `INSERT INTO mfa_challenges (`+challengeCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`,
+		c.Hash, c.Purpose, c.UserID, c.DeviceID, c.LocationID, c.Method, c.CodeHash, c.Attempts, ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.UsedAt), c.BoundToken,
+		c.RemoteAddr, ms(c.ApprovedAt), ms(c.RefusedAt), c.Ceremony)
 	return err
 }
 
@@ -68,6 +81,21 @@ func (q *Q) LatestChallenge(ctx context.Context, userID, purpose string) (Challe
 // another request used it first.
 func (q *Q) UseChallenge(ctx context.Context, hash string, now time.Time) (bool, error) {
 	r, err := q.exec(ctx, `UPDATE mfa_challenges SET used_at=$2 WHERE token_hash=$1 AND used_at=0`, hash, ms(now))
+	if err != nil {
+		return false, err
+	}
+	return rowsAffected(r) == 1, nil
+}
+
+// DecideChallenge records that a browser approved (or refused) an unused,
+// undecided challenge before it expired; false when it was decided, used
+// or expired already, so two approvals sent at once are one.
+func (q *Q) DecideChallenge(ctx context.Context, hash string, approve bool, now time.Time) (bool, error) {
+	col := "refused_at"
+	if approve {
+		col = "approved_at"
+	}
+	r, err := q.exec(ctx, `UPDATE mfa_challenges SET `+col+`=$2 WHERE token_hash=$1 AND used_at=0 AND approved_at=0 AND refused_at=0 AND expires_at > $2`, hash, ms(now))
 	if err != nil {
 		return false, err
 	}

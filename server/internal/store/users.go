@@ -22,18 +22,24 @@ type User struct {
 	// TOTPPending is a sealed secret waiting for its confirming code.
 	TOTPPending string
 	EmailMFA    bool
-	LastMailAt  time.Time
-	CreatedAt   time.Time
+	// Passkeys counts the user's passkeys (read only: see passkeys.go).
+	Passkeys   int
+	LastMailAt time.Time
+	CreatedAt  time.Time
 }
 
 const userCols = `id, username, email, password_hash, admin, groups_csv, totp_secret, totp_enabled, totp_pending, email_mfa_enabled, last_mail_at, created_at`
+
+// userSelect reads a user with the count of their passkeys, so that
+// every read of a user knows all of its factors.
+const userSelect = `SELECT ` + userCols + `, (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = users.id) FROM users`
 
 func scanUser(sc interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var admin, totp, email int
 	var groups string
 	var lastMail, created int64
-	err := sc.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &admin, &groups, &u.TOTPSecret, &totp, &u.TOTPPending, &email, &lastMail, &created)
+	err := sc.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &admin, &groups, &u.TOTPSecret, &totp, &u.TOTPPending, &email, &lastMail, &created, &u.Passkeys)
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, ErrNotFound
 	}
@@ -74,17 +80,17 @@ func (q *Q) UpdateUser(ctx context.Context, u User) error {
 
 // UserByID returns a user.
 func (q *Q) UserByID(ctx context.Context, id string) (User, error) {
-	return scanUser(q.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE id=$1`, id))
+	return scanUser(q.queryRow(ctx, userSelect+` WHERE id=$1`, id))
 }
 
 // UserByUsername returns a user.
 func (q *Q) UserByUsername(ctx context.Context, name string) (User, error) {
-	return scanUser(q.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE username=$1`, name))
+	return scanUser(q.queryRow(ctx, userSelect+` WHERE username=$1`, name))
 }
 
 // ListUsers returns every user by username.
 func (q *Q) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := q.query(ctx, `SELECT `+userCols+` FROM users ORDER BY username`)
+	rows, err := q.query(ctx, userSelect+` ORDER BY username`)
 	if err != nil {
 		return nil, err
 	}

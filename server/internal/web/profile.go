@@ -23,6 +23,10 @@ type profileData struct {
 	SMTPConfigured bool
 	Devices        []service.Device
 	DisableCode    formField // the code that turns TOTP off
+	Passkeys       []service.Passkey
+	PasskeyName    formField
+	// PasskeyProblem says why passkeys cannot be added on this server.
+	PasskeyProblem string
 }
 
 func (h *handler) profileData(r *http.Request, v *visit) (profileData, error) {
@@ -30,10 +34,23 @@ func (h *handler) profileData(r *http.Request, v *visit) (profileData, error) {
 	if err != nil {
 		return profileData{}, err
 	}
-	return profileData{
+	keys, err := h.svc.ListPasskeys(r.Context(), v.actor)
+	if err != nil {
+		return profileData{}, err
+	}
+	d := profileData{
 		User: p.User, MaskedEmail: mail.MaskAddress(p.User.Email), TOTP: p.User.TOTPEnabled, Email: p.User.EmailMFA,
 		SMTPConfigured: h.svc.SMTPConfigured(r.Context()), Devices: p.Devices, DisableCode: codeField("disable_code", ""),
-	}, nil
+		Passkeys: keys, PasskeyName: passkeyNameField(),
+	}
+	if err := h.svc.PasskeysAvailable(); err != nil {
+		d.PasskeyProblem = h.message(r, err)
+	}
+	return d, nil
+}
+
+func passkeyNameField() formField {
+	return formField{Name: "name", Label: "Name (optional)", Type: "text", Placeholder: "MacBook Touch ID", Autocomplete: "off"}
 }
 
 func codeField(name, err string) formField {

@@ -224,6 +224,8 @@ func methodLabel(m int) string {
 		return "Authenticator app"
 	case mfa.Email:
 		return "Email code"
+	case mfa.WebAuthn:
+		return "Passkey"
 	}
 	return "None"
 }

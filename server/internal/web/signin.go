@@ -21,6 +21,31 @@ type signInData struct {
 	TOTP, Email bool
 	SentTo      string
 	StepUp      bool // confirming a signed-in visit, not signing in
+	Passkey     bool
+	Ceremony    passkeyCeremony
+}
+
+// pendingData is the code step of p, with the passkey ceremony when the
+// account has a passkey.
+func (h *handler) pendingData(r *http.Request, p pending, errMsg string) signInData {
+	d := p.data(errMsg)
+	if !d.Passkey {
+		return d
+	}
+	base := "/signin"
+	if p.StepUp {
+		base = "/confirm"
+	}
+	opts, err := h.svc.SignInPasskeyOptions(r.Context(), p.Challenge)
+	if err != nil {
+		d.Passkey = false
+		if d.Error == "" && !d.TOTP && !d.Email {
+			d.Error = h.message(r, err)
+		}
+		return d
+	}
+	d.Ceremony = passkeyCeremony{Kind: "get", Action: base + "/passkey", Options: opts, Origin: h.cfg.origin(), Button: "Use a passkey"}
+	return d
 }
 
 func (p pending) data(errMsg string) signInData {
@@ -31,6 +56,8 @@ func (p pending) data(errMsg string) signInData {
 			d.TOTP = true
 		case mfa.Email:
 			d.Email = true
+		case mfa.WebAuthn:
+			d.Passkey = true
 		}
 	}
 	return d
@@ -87,7 +114,7 @@ func (h *handler) signInCodePage(w http.ResponseWriter, r *http.Request, v *visi
 		redirectErr(w, r, "/signin", "Your sign-in took too long. Enter your password again.")
 		return
 	}
-	h.render(w, r, v, "signin", "Sign in", "", p.data(""))
+	h.render(w, r, v, "signin", "Sign in", "", h.pendingData(r, p, ""))
 }
 
 // signInEmail mails a code for the pending sign-in (or step-up).
@@ -137,14 +164,14 @@ func (h *handler) codeFailed(w http.ResponseWriter, r *http.Request, v *visit, p
 	}
 	switch {
 	case fault.KindOf(err) == fault.Invalid:
-		h.renderStatus(w, r, v, http.StatusBadRequest, "signin", page{Title: title, Data: p.data("Enter the 6-digit code: it has exactly six digits.")})
+		h.renderStatus(w, r, v, http.StatusBadRequest, "signin", page{Title: title, Data: h.pendingData(r, p, "Enter the 6-digit code: it has exactly six digits.")})
 	case fault.KindOf(err) == fault.Exhausted || errors.Is(err, service.ErrChallengeGone):
 		// Locked out, or the challenge is spent: this step is over; the
 		// message says why (and how long to wait).
 		clearCookie(w, pendingCookie)
 		redirectErr(w, r, restart, h.message(r, err))
 	default:
-		h.renderStatus(w, r, v, statusOf(err), "signin", page{Title: title, Data: p.data(h.message(r, err))})
+		h.renderStatus(w, r, v, statusOf(err), "signin", page{Title: title, Data: h.pendingData(r, p, h.message(r, err))})
 	}
 }
 
@@ -180,7 +207,7 @@ func (h *handler) confirmCodePage(w http.ResponseWriter, r *http.Request, v *vis
 		redirectErr(w, r, "/profile", "The confirmation took too long; try the change again.")
 		return
 	}
-	h.render(w, r, v, "signin", "Confirm it's you", "profile", p.data(""))
+	h.render(w, r, v, "signin", "Confirm it's you", "profile", h.pendingData(r, p, ""))
 }
 
 func (h *handler) confirmCode(w http.ResponseWriter, r *http.Request, v *visit) {

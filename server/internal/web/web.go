@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/wicket-vpn/wicket/server/internal/mail"
@@ -52,6 +53,16 @@ func WithSignInKey(key []byte) Option {
 // Email page then says that mail is kept there, not sent.
 func WithOutbox(o *mail.Outbox) Option {
 	return func(c *config) { c.outbox = o }
+}
+
+// origin is the scheme and host of the server's address, where passkey
+// ceremonies work.
+func (c config) origin() string {
+	u, err := url.Parse(c.serverURL)
+	if err != nil || u.Host == "" {
+		return c.serverURL
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // handler serves the pages.
@@ -125,7 +136,12 @@ func (h *handler) routes() {
 	m.HandleFunc("GET /confirm/code", h.user(h.confirmCodePage))
 	m.HandleFunc("POST /confirm/code", h.user(h.confirmCode))
 	m.HandleFunc("POST /confirm/email", h.user(h.signInEmail))
+	m.HandleFunc("POST /signin/passkey", h.anon(h.signInPasskey))
+	m.HandleFunc("POST /confirm/passkey", h.user(h.confirmPasskey))
 	m.HandleFunc("POST /signout", h.user(h.signOut))
+	m.HandleFunc("GET "+service.PasskeyApprovalPath, h.anon(h.approval))
+	m.HandleFunc("POST "+service.PasskeyApprovalPath, h.anon(h.approve))
+	m.HandleFunc("POST "+service.PasskeyApprovalPath+"/refuse", h.anon(h.refuse))
 
 	m.HandleFunc("GET /{$}", h.user(h.home))
 
@@ -169,6 +185,10 @@ func (h *handler) routes() {
 	m.HandleFunc("GET /profile/email/confirm", h.user(h.emailConfirmPage))
 	m.HandleFunc("POST /profile/email/confirm", h.user(h.confirmEmail))
 	m.HandleFunc("POST /profile/email/disable", h.user(h.disableEmail))
+	m.HandleFunc("POST /profile/passkeys/new", h.user(h.beginPasskey))
+	m.HandleFunc("POST /profile/passkeys/finish", h.user(h.finishPasskey))
+	m.HandleFunc("GET /profile/passkeys/{id}/remove", h.user(h.removePasskeyPage))
+	m.HandleFunc("POST /profile/passkeys/{id}/remove", h.user(h.removePasskey))
 	m.HandleFunc("GET /profile/devices/new", h.user(h.newDevicePage))
 	m.HandleFunc("POST /profile/devices/new", h.user(h.addDevice))
 	m.HandleFunc("GET /profile/devices/{id}/remove", h.user(h.removeDevicePage))

@@ -1185,6 +1185,416 @@ func (*DeleteDeviceResponse) Descriptor() ([]byte, []int) {
 	return file_wicket_v1_account_proto_rawDescGZIP(), []int{24}
 }
 
+type BeginPasskeySetupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginPasskeySetupRequest) Reset() {
+	*x = BeginPasskeySetupRequest{}
+	mi := &file_wicket_v1_account_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginPasskeySetupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginPasskeySetupRequest) ProtoMessage() {}
+
+func (x *BeginPasskeySetupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_account_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginPasskeySetupRequest.ProtoReflect.Descriptor instead.
+func (*BeginPasskeySetupRequest) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{25}
+}
+
+type BeginPasskeySetupResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// PublicKeyCredentialCreationOptions as JSON ({"publicKey": {...}}),
+	// binary fields in base64url; valid 5 minutes.
+	OptionsJson   string `protobuf:"bytes,1,opt,name=options_json,json=optionsJson,proto3" json:"options_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginPasskeySetupResponse) Reset() {
+	*x = BeginPasskeySetupResponse{}
+	mi := &file_wicket_v1_account_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginPasskeySetupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginPasskeySetupResponse) ProtoMessage() {}
+
+func (x *BeginPasskeySetupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_account_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginPasskeySetupResponse.ProtoReflect.Descriptor instead.
+func (*BeginPasskeySetupResponse) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *BeginPasskeySetupResponse) GetOptionsJson() string {
+	if x != nil {
+		return x.OptionsJson
+	}
+	return ""
+}
+
+type FinishPasskeySetupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Optional: helps the person tell their passkeys apart.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The PublicKeyCredential the browser made, as JSON (its toJSON()).
+	CredentialJson string `protobuf:"bytes,2,opt,name=credential_json,json=credentialJson,proto3" json:"credential_json,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *FinishPasskeySetupRequest) Reset() {
+	*x = FinishPasskeySetupRequest{}
+	mi := &file_wicket_v1_account_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishPasskeySetupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishPasskeySetupRequest) ProtoMessage() {}
+
+func (x *FinishPasskeySetupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_account_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishPasskeySetupRequest.ProtoReflect.Descriptor instead.
+func (*FinishPasskeySetupRequest) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *FinishPasskeySetupRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FinishPasskeySetupRequest) GetCredentialJson() string {
+	if x != nil {
+		return x.CredentialJson
+	}
+	return ""
+}
+
+type FinishPasskeySetupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Passkey       *Passkey               `protobuf:"bytes,1,opt,name=passkey,proto3" json:"passkey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishPasskeySetupResponse) Reset() {
+	*x = FinishPasskeySetupResponse{}
+	mi := &file_wicket_v1_account_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishPasskeySetupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishPasskeySetupResponse) ProtoMessage() {}
+
+func (x *FinishPasskeySetupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_account_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishPasskeySetupResponse.ProtoReflect.Descriptor instead.
+func (*FinishPasskeySetupResponse) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *FinishPasskeySetupResponse) GetPasskey() *Passkey {
+	if x != nil {
+		return x.Passkey
+	}
+	return nil
+}
+
+// Passkey is a WebAuthn credential of the user: a passkey or security key.
+type Passkey struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name      string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Unset until the passkey is first used.
+	LastUsedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Passkey) Reset() {
+	*x = Passkey{}
+	mi := &file_wicket_v1_account_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Passkey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Passkey) ProtoMessage() {}
+
+func (x *Passkey) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_account_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Passkey.ProtoReflect.Descriptor instead.
+func (*Passkey) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *Passkey) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Passkey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Passkey) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Passkey) GetLastUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUsedAt
+	}
+	return nil
+}
+
+type ListPasskeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPasskeysRequest) Reset() {
+	*x = ListPasskeysRequest{}
+	mi := &file_wicket_v1_account_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPasskeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPasskeysRequest) ProtoMessage() {}
+
+func (x *ListPasskeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_account_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPasskeysRequest.ProtoReflect.Descriptor instead.
+func (*ListPasskeysRequest) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{30}
+}
+
+type ListPasskeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Passkeys      []*Passkey             `protobuf:"bytes,1,rep,name=passkeys,proto3" json:"passkeys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPasskeysResponse) Reset() {
+	*x = ListPasskeysResponse{}
+	mi := &file_wicket_v1_account_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPasskeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPasskeysResponse) ProtoMessage() {}
+
+func (x *ListPasskeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_account_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPasskeysResponse.ProtoReflect.Descriptor instead.
+func (*ListPasskeysResponse) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListPasskeysResponse) GetPasskeys() []*Passkey {
+	if x != nil {
+		return x.Passkeys
+	}
+	return nil
+}
+
+type DeletePasskeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePasskeyRequest) Reset() {
+	*x = DeletePasskeyRequest{}
+	mi := &file_wicket_v1_account_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePasskeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePasskeyRequest) ProtoMessage() {}
+
+func (x *DeletePasskeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_account_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePasskeyRequest.ProtoReflect.Descriptor instead.
+func (*DeletePasskeyRequest) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *DeletePasskeyRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type DeletePasskeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePasskeyResponse) Reset() {
+	*x = DeletePasskeyResponse{}
+	mi := &file_wicket_v1_account_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePasskeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePasskeyResponse) ProtoMessage() {}
+
+func (x *DeletePasskeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_account_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePasskeyResponse.ProtoReflect.Descriptor instead.
+func (*DeletePasskeyResponse) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{33}
+}
+
 var File_wicket_v1_account_proto protoreflect.FileDescriptor
 
 const file_wicket_v1_account_proto_rawDesc = "" +
@@ -1253,7 +1663,28 @@ const file_wicket_v1_account_proto_rawDesc = "" +
 	"\adevices\x18\x01 \x03(\v2\x11.wicket.v1.DeviceR\adevices\"2\n" +
 	"\x13DeleteDeviceRequest\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\"\x16\n" +
-	"\x14DeleteDeviceResponse2\xe6\b\n" +
+	"\x14DeleteDeviceResponse\"\x1a\n" +
+	"\x18BeginPasskeySetupRequest\">\n" +
+	"\x19BeginPasskeySetupResponse\x12!\n" +
+	"\foptions_json\x18\x01 \x01(\tR\voptionsJson\"X\n" +
+	"\x19FinishPasskeySetupRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
+	"\x0fcredential_json\x18\x02 \x01(\tR\x0ecredentialJson\"J\n" +
+	"\x1aFinishPasskeySetupResponse\x12,\n" +
+	"\apasskey\x18\x01 \x01(\v2\x12.wicket.v1.PasskeyR\apasskey\"\xa6\x01\n" +
+	"\aPasskey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x129\n" +
+	"\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12<\n" +
+	"\flast_used_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastUsedAt\"\x15\n" +
+	"\x13ListPasskeysRequest\"F\n" +
+	"\x14ListPasskeysResponse\x12.\n" +
+	"\bpasskeys\x18\x01 \x03(\v2\x12.wicket.v1.PasskeyR\bpasskeys\"&\n" +
+	"\x14DeletePasskeyRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x17\n" +
+	"\x15DeletePasskeyResponse2\xce\v\n" +
 	"\x0eAccountService\x12:\n" +
 	"\x05Login\x12\x17.wicket.v1.LoginRequest\x1a\x18.wicket.v1.LoginResponse\x12R\n" +
 	"\rSendLoginCode\x12\x1f.wicket.v1.SendLoginCodeRequest\x1a .wicket.v1.SendLoginCodeResponse\x12F\n" +
@@ -1268,7 +1699,11 @@ const file_wicket_v1_account_proto_rawDesc = "" +
 	"\x0fDisableEmailMfa\x12!.wicket.v1.DisableEmailMfaRequest\x1a\".wicket.v1.DisableEmailMfaResponse\x12j\n" +
 	"\x15CreateEnrollmentToken\x12'.wicket.v1.CreateEnrollmentTokenRequest\x1a(.wicket.v1.CreateEnrollmentTokenResponse\x12L\n" +
 	"\vListDevices\x12\x1d.wicket.v1.ListDevicesRequest\x1a\x1e.wicket.v1.ListDevicesResponse\x12O\n" +
-	"\fDeleteDevice\x12\x1e.wicket.v1.DeleteDeviceRequest\x1a\x1f.wicket.v1.DeleteDeviceResponseB\x9d\x01\n" +
+	"\fDeleteDevice\x12\x1e.wicket.v1.DeleteDeviceRequest\x1a\x1f.wicket.v1.DeleteDeviceResponse\x12^\n" +
+	"\x11BeginPasskeySetup\x12#.wicket.v1.BeginPasskeySetupRequest\x1a$.wicket.v1.BeginPasskeySetupResponse\x12a\n" +
+	"\x12FinishPasskeySetup\x12$.wicket.v1.FinishPasskeySetupRequest\x1a%.wicket.v1.FinishPasskeySetupResponse\x12O\n" +
+	"\fListPasskeys\x12\x1e.wicket.v1.ListPasskeysRequest\x1a\x1f.wicket.v1.ListPasskeysResponse\x12R\n" +
+	"\rDeletePasskey\x12\x1f.wicket.v1.DeletePasskeyRequest\x1a .wicket.v1.DeletePasskeyResponseB\x9d\x01\n" +
 	"\rcom.wicket.v1B\fAccountProtoP\x01Z9github.com/wicket-vpn/wicket/proto/gen/wicket/v1;wicketv1\xa2\x02\x03WXX\xaa\x02\tWicket.V1\xca\x02\tWicket\\V1\xe2\x02\x15Wicket\\V1\\GPBMetadata\xea\x02\n" +
 	"Wicket::V1b\x06proto3"
 
@@ -1284,7 +1719,7 @@ func file_wicket_v1_account_proto_rawDescGZIP() []byte {
 	return file_wicket_v1_account_proto_rawDescData
 }
 
-var file_wicket_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_wicket_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_wicket_v1_account_proto_goTypes = []any{
 	(*LoginRequest)(nil),                  // 0: wicket.v1.LoginRequest
 	(*LoginResponse)(nil),                 // 1: wicket.v1.LoginResponse
@@ -1311,50 +1746,71 @@ var file_wicket_v1_account_proto_goTypes = []any{
 	(*ListDevicesResponse)(nil),           // 22: wicket.v1.ListDevicesResponse
 	(*DeleteDeviceRequest)(nil),           // 23: wicket.v1.DeleteDeviceRequest
 	(*DeleteDeviceResponse)(nil),          // 24: wicket.v1.DeleteDeviceResponse
-	(*timestamppb.Timestamp)(nil),         // 25: google.protobuf.Timestamp
-	(MfaMethod)(0),                        // 26: wicket.v1.MfaMethod
-	(*Device)(nil),                        // 27: wicket.v1.Device
+	(*BeginPasskeySetupRequest)(nil),      // 25: wicket.v1.BeginPasskeySetupRequest
+	(*BeginPasskeySetupResponse)(nil),     // 26: wicket.v1.BeginPasskeySetupResponse
+	(*FinishPasskeySetupRequest)(nil),     // 27: wicket.v1.FinishPasskeySetupRequest
+	(*FinishPasskeySetupResponse)(nil),    // 28: wicket.v1.FinishPasskeySetupResponse
+	(*Passkey)(nil),                       // 29: wicket.v1.Passkey
+	(*ListPasskeysRequest)(nil),           // 30: wicket.v1.ListPasskeysRequest
+	(*ListPasskeysResponse)(nil),          // 31: wicket.v1.ListPasskeysResponse
+	(*DeletePasskeyRequest)(nil),          // 32: wicket.v1.DeletePasskeyRequest
+	(*DeletePasskeyResponse)(nil),         // 33: wicket.v1.DeletePasskeyResponse
+	(*timestamppb.Timestamp)(nil),         // 34: google.protobuf.Timestamp
+	(MfaMethod)(0),                        // 35: wicket.v1.MfaMethod
+	(*Device)(nil),                        // 36: wicket.v1.Device
 }
 var file_wicket_v1_account_proto_depIdxs = []int32{
-	25, // 0: wicket.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	26, // 1: wicket.v1.LoginResponse.mfa_methods:type_name -> wicket.v1.MfaMethod
-	25, // 2: wicket.v1.SendLoginCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	26, // 3: wicket.v1.GetProfileResponse.enabled_mfa_methods:type_name -> wicket.v1.MfaMethod
-	27, // 4: wicket.v1.GetProfileResponse.devices:type_name -> wicket.v1.Device
-	25, // 5: wicket.v1.BeginEmailMfaSetupResponse.expires_at:type_name -> google.protobuf.Timestamp
-	25, // 6: wicket.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 7: wicket.v1.ListDevicesResponse.devices:type_name -> wicket.v1.Device
-	0,  // 8: wicket.v1.AccountService.Login:input_type -> wicket.v1.LoginRequest
-	2,  // 9: wicket.v1.AccountService.SendLoginCode:input_type -> wicket.v1.SendLoginCodeRequest
-	4,  // 10: wicket.v1.AccountService.FinishLogin:input_type -> wicket.v1.FinishLoginRequest
-	5,  // 11: wicket.v1.AccountService.GetProfile:input_type -> wicket.v1.GetProfileRequest
-	7,  // 12: wicket.v1.AccountService.BeginTotpSetup:input_type -> wicket.v1.BeginTotpSetupRequest
-	9,  // 13: wicket.v1.AccountService.ConfirmTotpSetup:input_type -> wicket.v1.ConfirmTotpSetupRequest
-	11, // 14: wicket.v1.AccountService.DisableTotp:input_type -> wicket.v1.DisableTotpRequest
-	13, // 15: wicket.v1.AccountService.BeginEmailMfaSetup:input_type -> wicket.v1.BeginEmailMfaSetupRequest
-	15, // 16: wicket.v1.AccountService.ConfirmEmailMfaSetup:input_type -> wicket.v1.ConfirmEmailMfaSetupRequest
-	17, // 17: wicket.v1.AccountService.DisableEmailMfa:input_type -> wicket.v1.DisableEmailMfaRequest
-	19, // 18: wicket.v1.AccountService.CreateEnrollmentToken:input_type -> wicket.v1.CreateEnrollmentTokenRequest
-	21, // 19: wicket.v1.AccountService.ListDevices:input_type -> wicket.v1.ListDevicesRequest
-	23, // 20: wicket.v1.AccountService.DeleteDevice:input_type -> wicket.v1.DeleteDeviceRequest
-	1,  // 21: wicket.v1.AccountService.Login:output_type -> wicket.v1.LoginResponse
-	3,  // 22: wicket.v1.AccountService.SendLoginCode:output_type -> wicket.v1.SendLoginCodeResponse
-	1,  // 23: wicket.v1.AccountService.FinishLogin:output_type -> wicket.v1.LoginResponse
-	6,  // 24: wicket.v1.AccountService.GetProfile:output_type -> wicket.v1.GetProfileResponse
-	8,  // 25: wicket.v1.AccountService.BeginTotpSetup:output_type -> wicket.v1.BeginTotpSetupResponse
-	10, // 26: wicket.v1.AccountService.ConfirmTotpSetup:output_type -> wicket.v1.ConfirmTotpSetupResponse
-	12, // 27: wicket.v1.AccountService.DisableTotp:output_type -> wicket.v1.DisableTotpResponse
-	14, // 28: wicket.v1.AccountService.BeginEmailMfaSetup:output_type -> wicket.v1.BeginEmailMfaSetupResponse
-	16, // 29: wicket.v1.AccountService.ConfirmEmailMfaSetup:output_type -> wicket.v1.ConfirmEmailMfaSetupResponse
-	18, // 30: wicket.v1.AccountService.DisableEmailMfa:output_type -> wicket.v1.DisableEmailMfaResponse
-	20, // 31: wicket.v1.AccountService.CreateEnrollmentToken:output_type -> wicket.v1.CreateEnrollmentTokenResponse
-	22, // 32: wicket.v1.AccountService.ListDevices:output_type -> wicket.v1.ListDevicesResponse
-	24, // 33: wicket.v1.AccountService.DeleteDevice:output_type -> wicket.v1.DeleteDeviceResponse
-	21, // [21:34] is the sub-list for method output_type
-	8,  // [8:21] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	34, // 0: wicket.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	35, // 1: wicket.v1.LoginResponse.mfa_methods:type_name -> wicket.v1.MfaMethod
+	34, // 2: wicket.v1.SendLoginCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	35, // 3: wicket.v1.GetProfileResponse.enabled_mfa_methods:type_name -> wicket.v1.MfaMethod
+	36, // 4: wicket.v1.GetProfileResponse.devices:type_name -> wicket.v1.Device
+	34, // 5: wicket.v1.BeginEmailMfaSetupResponse.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 6: wicket.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	36, // 7: wicket.v1.ListDevicesResponse.devices:type_name -> wicket.v1.Device
+	29, // 8: wicket.v1.FinishPasskeySetupResponse.passkey:type_name -> wicket.v1.Passkey
+	34, // 9: wicket.v1.Passkey.created_at:type_name -> google.protobuf.Timestamp
+	34, // 10: wicket.v1.Passkey.last_used_at:type_name -> google.protobuf.Timestamp
+	29, // 11: wicket.v1.ListPasskeysResponse.passkeys:type_name -> wicket.v1.Passkey
+	0,  // 12: wicket.v1.AccountService.Login:input_type -> wicket.v1.LoginRequest
+	2,  // 13: wicket.v1.AccountService.SendLoginCode:input_type -> wicket.v1.SendLoginCodeRequest
+	4,  // 14: wicket.v1.AccountService.FinishLogin:input_type -> wicket.v1.FinishLoginRequest
+	5,  // 15: wicket.v1.AccountService.GetProfile:input_type -> wicket.v1.GetProfileRequest
+	7,  // 16: wicket.v1.AccountService.BeginTotpSetup:input_type -> wicket.v1.BeginTotpSetupRequest
+	9,  // 17: wicket.v1.AccountService.ConfirmTotpSetup:input_type -> wicket.v1.ConfirmTotpSetupRequest
+	11, // 18: wicket.v1.AccountService.DisableTotp:input_type -> wicket.v1.DisableTotpRequest
+	13, // 19: wicket.v1.AccountService.BeginEmailMfaSetup:input_type -> wicket.v1.BeginEmailMfaSetupRequest
+	15, // 20: wicket.v1.AccountService.ConfirmEmailMfaSetup:input_type -> wicket.v1.ConfirmEmailMfaSetupRequest
+	17, // 21: wicket.v1.AccountService.DisableEmailMfa:input_type -> wicket.v1.DisableEmailMfaRequest
+	19, // 22: wicket.v1.AccountService.CreateEnrollmentToken:input_type -> wicket.v1.CreateEnrollmentTokenRequest
+	21, // 23: wicket.v1.AccountService.ListDevices:input_type -> wicket.v1.ListDevicesRequest
+	23, // 24: wicket.v1.AccountService.DeleteDevice:input_type -> wicket.v1.DeleteDeviceRequest
+	25, // 25: wicket.v1.AccountService.BeginPasskeySetup:input_type -> wicket.v1.BeginPasskeySetupRequest
+	27, // 26: wicket.v1.AccountService.FinishPasskeySetup:input_type -> wicket.v1.FinishPasskeySetupRequest
+	30, // 27: wicket.v1.AccountService.ListPasskeys:input_type -> wicket.v1.ListPasskeysRequest
+	32, // 28: wicket.v1.AccountService.DeletePasskey:input_type -> wicket.v1.DeletePasskeyRequest
+	1,  // 29: wicket.v1.AccountService.Login:output_type -> wicket.v1.LoginResponse
+	3,  // 30: wicket.v1.AccountService.SendLoginCode:output_type -> wicket.v1.SendLoginCodeResponse
+	1,  // 31: wicket.v1.AccountService.FinishLogin:output_type -> wicket.v1.LoginResponse
+	6,  // 32: wicket.v1.AccountService.GetProfile:output_type -> wicket.v1.GetProfileResponse
+	8,  // 33: wicket.v1.AccountService.BeginTotpSetup:output_type -> wicket.v1.BeginTotpSetupResponse
+	10, // 34: wicket.v1.AccountService.ConfirmTotpSetup:output_type -> wicket.v1.ConfirmTotpSetupResponse
+	12, // 35: wicket.v1.AccountService.DisableTotp:output_type -> wicket.v1.DisableTotpResponse
+	14, // 36: wicket.v1.AccountService.BeginEmailMfaSetup:output_type -> wicket.v1.BeginEmailMfaSetupResponse
+	16, // 37: wicket.v1.AccountService.ConfirmEmailMfaSetup:output_type -> wicket.v1.ConfirmEmailMfaSetupResponse
+	18, // 38: wicket.v1.AccountService.DisableEmailMfa:output_type -> wicket.v1.DisableEmailMfaResponse
+	20, // 39: wicket.v1.AccountService.CreateEnrollmentToken:output_type -> wicket.v1.CreateEnrollmentTokenResponse
+	22, // 40: wicket.v1.AccountService.ListDevices:output_type -> wicket.v1.ListDevicesResponse
+	24, // 41: wicket.v1.AccountService.DeleteDevice:output_type -> wicket.v1.DeleteDeviceResponse
+	26, // 42: wicket.v1.AccountService.BeginPasskeySetup:output_type -> wicket.v1.BeginPasskeySetupResponse
+	28, // 43: wicket.v1.AccountService.FinishPasskeySetup:output_type -> wicket.v1.FinishPasskeySetupResponse
+	31, // 44: wicket.v1.AccountService.ListPasskeys:output_type -> wicket.v1.ListPasskeysResponse
+	33, // 45: wicket.v1.AccountService.DeletePasskey:output_type -> wicket.v1.DeletePasskeyResponse
+	29, // [29:46] is the sub-list for method output_type
+	12, // [12:29] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_wicket_v1_account_proto_init() }
@@ -1369,7 +1825,7 @@ func file_wicket_v1_account_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wicket_v1_account_proto_rawDesc), len(file_wicket_v1_account_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

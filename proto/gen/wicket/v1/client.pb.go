@@ -677,7 +677,10 @@ type StartMfaResponse struct {
 	ChallengeToken string                 `protobuf:"bytes,1,opt,name=challenge_token,json=challengeToken,proto3" json:"challenge_token,omitempty"`
 	ExpiresAt      *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	// Masked email address, for EMAIL.
-	SentTo        string `protobuf:"bytes,3,opt,name=sent_to,json=sentTo,proto3" json:"sent_to,omitempty"`
+	SentTo string `protobuf:"bytes,3,opt,name=sent_to,json=sentTo,proto3" json:"sent_to,omitempty"`
+	// For MFA_METHOD_WEBAUTHN: the page of the server where the person
+	// confirms this connection with their passkey; then call AwaitMfa.
+	BrowserUrl    string `protobuf:"bytes,40,opt,name=browser_url,json=browserUrl,proto3" json:"browser_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -729,6 +732,13 @@ func (x *StartMfaResponse) GetExpiresAt() *timestamppb.Timestamp {
 func (x *StartMfaResponse) GetSentTo() string {
 	if x != nil {
 		return x.SentTo
+	}
+	return ""
+}
+
+func (x *StartMfaResponse) GetBrowserUrl() string {
+	if x != nil {
+		return x.BrowserUrl
 	}
 	return ""
 }
@@ -935,6 +945,50 @@ func (*DisconnectResponse) Descriptor() ([]byte, []int) {
 	return file_wicket_v1_client_proto_rawDescGZIP(), []int{15}
 }
 
+type AwaitMfaRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ChallengeToken string                 `protobuf:"bytes,1,opt,name=challenge_token,json=challengeToken,proto3" json:"challenge_token,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AwaitMfaRequest) Reset() {
+	*x = AwaitMfaRequest{}
+	mi := &file_wicket_v1_client_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AwaitMfaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AwaitMfaRequest) ProtoMessage() {}
+
+func (x *AwaitMfaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_client_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AwaitMfaRequest.ProtoReflect.Descriptor instead.
+func (*AwaitMfaRequest) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_client_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AwaitMfaRequest) GetChallengeToken() string {
+	if x != nil {
+		return x.ChallengeToken
+	}
+	return ""
+}
+
 var File_wicket_v1_client_proto protoreflect.FileDescriptor
 
 const file_wicket_v1_client_proto_rawDesc = "" +
@@ -987,12 +1041,14 @@ const file_wicket_v1_client_proto_rawDesc = "" +
 	"\fdevice_token\x18\x01 \x01(\tR\vdeviceToken\x12\x1f\n" +
 	"\vlocation_id\x18\x02 \x01(\tR\n" +
 	"locationId\x12,\n" +
-	"\x06method\x18\x03 \x01(\x0e2\x14.wicket.v1.MfaMethodR\x06method\"\x8f\x01\n" +
+	"\x06method\x18\x03 \x01(\x0e2\x14.wicket.v1.MfaMethodR\x06method\"\xb0\x01\n" +
 	"\x10StartMfaResponse\x12'\n" +
 	"\x0fchallenge_token\x18\x01 \x01(\tR\x0echallengeToken\x129\n" +
 	"\n" +
 	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x17\n" +
-	"\asent_to\x18\x03 \x01(\tR\x06sentTo\"O\n" +
+	"\asent_to\x18\x03 \x01(\tR\x06sentTo\x12\x1f\n" +
+	"\vbrowser_url\x18( \x01(\tR\n" +
+	"browserUrl\"O\n" +
 	"\x10FinishMfaRequest\x12'\n" +
 	"\x0fchallenge_token\x18\x01 \x01(\tR\x0echallengeToken\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\"\x9e\x01\n" +
@@ -1006,14 +1062,17 @@ const file_wicket_v1_client_proto_rawDesc = "" +
 	"\fdevice_token\x18\x01 \x01(\tR\vdeviceToken\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\"\x14\n" +
-	"\x12DisconnectResponse2\x8c\x04\n" +
+	"\x12DisconnectResponse\":\n" +
+	"\x0fAwaitMfaRequest\x12'\n" +
+	"\x0fchallenge_token\x18\x01 \x01(\tR\x0echallengeToken2\xd2\x04\n" +
 	"\rClientService\x12=\n" +
 	"\x06Enroll\x12\x18.wicket.v1.EnrollRequest\x1a\x19.wicket.v1.EnrollResponse\x12L\n" +
 	"\vGetInstance\x12\x1d.wicket.v1.GetInstanceRequest\x1a\x1e.wicket.v1.GetInstanceResponse\x12T\n" +
 	"\rWatchInstance\x12\x1f.wicket.v1.WatchInstanceRequest\x1a .wicket.v1.WatchInstanceResponse0\x01\x12@\n" +
 	"\aConnect\x12\x19.wicket.v1.ConnectRequest\x1a\x1a.wicket.v1.ConnectResponse\x12C\n" +
 	"\bStartMfa\x12\x1a.wicket.v1.StartMfaRequest\x1a\x1b.wicket.v1.StartMfaResponse\x12F\n" +
-	"\tFinishMfa\x12\x1b.wicket.v1.FinishMfaRequest\x1a\x1c.wicket.v1.FinishMfaResponse\x12I\n" +
+	"\tFinishMfa\x12\x1b.wicket.v1.FinishMfaRequest\x1a\x1c.wicket.v1.FinishMfaResponse\x12D\n" +
+	"\bAwaitMfa\x12\x1a.wicket.v1.AwaitMfaRequest\x1a\x1c.wicket.v1.FinishMfaResponse\x12I\n" +
 	"\n" +
 	"Disconnect\x12\x1c.wicket.v1.DisconnectRequest\x1a\x1d.wicket.v1.DisconnectResponseB\x9c\x01\n" +
 	"\rcom.wicket.v1B\vClientProtoP\x01Z9github.com/wicket-vpn/wicket/proto/gen/wicket/v1;wicketv1\xa2\x02\x03WXX\xaa\x02\tWicket.V1\xca\x02\tWicket\\V1\xe2\x02\x15Wicket\\V1\\GPBMetadata\xea\x02\n" +
@@ -1031,7 +1090,7 @@ func file_wicket_v1_client_proto_rawDescGZIP() []byte {
 	return file_wicket_v1_client_proto_rawDescData
 }
 
-var file_wicket_v1_client_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_wicket_v1_client_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_wicket_v1_client_proto_goTypes = []any{
 	(*EnrollRequest)(nil),         // 0: wicket.v1.EnrollRequest
 	(*EnrollResponse)(nil),        // 1: wicket.v1.EnrollResponse
@@ -1049,43 +1108,46 @@ var file_wicket_v1_client_proto_goTypes = []any{
 	(*FinishMfaResponse)(nil),     // 13: wicket.v1.FinishMfaResponse
 	(*DisconnectRequest)(nil),     // 14: wicket.v1.DisconnectRequest
 	(*DisconnectResponse)(nil),    // 15: wicket.v1.DisconnectResponse
-	(*InstanceInfo)(nil),          // 16: wicket.v1.InstanceInfo
-	(SessionEndReason)(0),         // 17: wicket.v1.SessionEndReason
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
-	(*TunnelConfig)(nil),          // 19: wicket.v1.TunnelConfig
-	(MfaMethod)(0),                // 20: wicket.v1.MfaMethod
+	(*AwaitMfaRequest)(nil),       // 16: wicket.v1.AwaitMfaRequest
+	(*InstanceInfo)(nil),          // 17: wicket.v1.InstanceInfo
+	(SessionEndReason)(0),         // 18: wicket.v1.SessionEndReason
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*TunnelConfig)(nil),          // 20: wicket.v1.TunnelConfig
+	(MfaMethod)(0),                // 21: wicket.v1.MfaMethod
 }
 var file_wicket_v1_client_proto_depIdxs = []int32{
-	16, // 0: wicket.v1.EnrollResponse.instance:type_name -> wicket.v1.InstanceInfo
-	16, // 1: wicket.v1.GetInstanceResponse.instance:type_name -> wicket.v1.InstanceInfo
+	17, // 0: wicket.v1.EnrollResponse.instance:type_name -> wicket.v1.InstanceInfo
+	17, // 1: wicket.v1.GetInstanceResponse.instance:type_name -> wicket.v1.InstanceInfo
 	5,  // 2: wicket.v1.GetInstanceResponse.sessions:type_name -> wicket.v1.SessionReport
 	6,  // 3: wicket.v1.SessionReport.ended:type_name -> wicket.v1.SessionEnded
-	17, // 4: wicket.v1.SessionEnded.reason:type_name -> wicket.v1.SessionEndReason
-	16, // 5: wicket.v1.WatchInstanceResponse.instance:type_name -> wicket.v1.InstanceInfo
+	18, // 4: wicket.v1.SessionEnded.reason:type_name -> wicket.v1.SessionEndReason
+	17, // 5: wicket.v1.WatchInstanceResponse.instance:type_name -> wicket.v1.InstanceInfo
 	6,  // 6: wicket.v1.WatchInstanceResponse.session_ended:type_name -> wicket.v1.SessionEnded
 	5,  // 7: wicket.v1.WatchInstanceResponse.sessions:type_name -> wicket.v1.SessionReport
-	18, // 8: wicket.v1.WatchInstanceResponse.heartbeat:type_name -> google.protobuf.Timestamp
-	19, // 9: wicket.v1.ConnectResponse.tunnel:type_name -> wicket.v1.TunnelConfig
-	20, // 10: wicket.v1.StartMfaRequest.method:type_name -> wicket.v1.MfaMethod
-	18, // 11: wicket.v1.StartMfaResponse.expires_at:type_name -> google.protobuf.Timestamp
-	19, // 12: wicket.v1.FinishMfaResponse.tunnel:type_name -> wicket.v1.TunnelConfig
-	18, // 13: wicket.v1.FinishMfaResponse.expires_at:type_name -> google.protobuf.Timestamp
+	19, // 8: wicket.v1.WatchInstanceResponse.heartbeat:type_name -> google.protobuf.Timestamp
+	20, // 9: wicket.v1.ConnectResponse.tunnel:type_name -> wicket.v1.TunnelConfig
+	21, // 10: wicket.v1.StartMfaRequest.method:type_name -> wicket.v1.MfaMethod
+	19, // 11: wicket.v1.StartMfaResponse.expires_at:type_name -> google.protobuf.Timestamp
+	20, // 12: wicket.v1.FinishMfaResponse.tunnel:type_name -> wicket.v1.TunnelConfig
+	19, // 13: wicket.v1.FinishMfaResponse.expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 14: wicket.v1.ClientService.Enroll:input_type -> wicket.v1.EnrollRequest
 	2,  // 15: wicket.v1.ClientService.GetInstance:input_type -> wicket.v1.GetInstanceRequest
 	4,  // 16: wicket.v1.ClientService.WatchInstance:input_type -> wicket.v1.WatchInstanceRequest
 	8,  // 17: wicket.v1.ClientService.Connect:input_type -> wicket.v1.ConnectRequest
 	10, // 18: wicket.v1.ClientService.StartMfa:input_type -> wicket.v1.StartMfaRequest
 	12, // 19: wicket.v1.ClientService.FinishMfa:input_type -> wicket.v1.FinishMfaRequest
-	14, // 20: wicket.v1.ClientService.Disconnect:input_type -> wicket.v1.DisconnectRequest
-	1,  // 21: wicket.v1.ClientService.Enroll:output_type -> wicket.v1.EnrollResponse
-	3,  // 22: wicket.v1.ClientService.GetInstance:output_type -> wicket.v1.GetInstanceResponse
-	7,  // 23: wicket.v1.ClientService.WatchInstance:output_type -> wicket.v1.WatchInstanceResponse
-	9,  // 24: wicket.v1.ClientService.Connect:output_type -> wicket.v1.ConnectResponse
-	11, // 25: wicket.v1.ClientService.StartMfa:output_type -> wicket.v1.StartMfaResponse
-	13, // 26: wicket.v1.ClientService.FinishMfa:output_type -> wicket.v1.FinishMfaResponse
-	15, // 27: wicket.v1.ClientService.Disconnect:output_type -> wicket.v1.DisconnectResponse
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
+	16, // 20: wicket.v1.ClientService.AwaitMfa:input_type -> wicket.v1.AwaitMfaRequest
+	14, // 21: wicket.v1.ClientService.Disconnect:input_type -> wicket.v1.DisconnectRequest
+	1,  // 22: wicket.v1.ClientService.Enroll:output_type -> wicket.v1.EnrollResponse
+	3,  // 23: wicket.v1.ClientService.GetInstance:output_type -> wicket.v1.GetInstanceResponse
+	7,  // 24: wicket.v1.ClientService.WatchInstance:output_type -> wicket.v1.WatchInstanceResponse
+	9,  // 25: wicket.v1.ClientService.Connect:output_type -> wicket.v1.ConnectResponse
+	11, // 26: wicket.v1.ClientService.StartMfa:output_type -> wicket.v1.StartMfaResponse
+	13, // 27: wicket.v1.ClientService.FinishMfa:output_type -> wicket.v1.FinishMfaResponse
+	13, // 28: wicket.v1.ClientService.AwaitMfa:output_type -> wicket.v1.FinishMfaResponse
+	15, // 29: wicket.v1.ClientService.Disconnect:output_type -> wicket.v1.DisconnectResponse
+	22, // [22:30] is the sub-list for method output_type
+	14, // [14:22] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -1103,7 +1165,7 @@ func file_wicket_v1_client_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wicket_v1_client_proto_rawDesc), len(file_wicket_v1_client_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,8 @@ const (
 	MfaMethod_MFA_METHOD_UNSPECIFIED MfaMethod = 0
 	MfaMethod_MFA_METHOD_TOTP        MfaMethod = 1
 	MfaMethod_MFA_METHOD_EMAIL       MfaMethod = 2
+	// A passkey or security key (WebAuthn), confirmed in a browser.
+	MfaMethod_MFA_METHOD_WEBAUTHN MfaMethod = 3
 )
 
 // Enum value maps for MfaMethod.
@@ -37,11 +39,13 @@ var (
 		0: "MFA_METHOD_UNSPECIFIED",
 		1: "MFA_METHOD_TOTP",
 		2: "MFA_METHOD_EMAIL",
+		3: "MFA_METHOD_WEBAUTHN",
 	}
 	MfaMethod_value = map[string]int32{
 		"MFA_METHOD_UNSPECIFIED": 0,
 		"MFA_METHOD_TOTP":        1,
 		"MFA_METHOD_EMAIL":       2,
+		"MFA_METHOD_WEBAUTHN":    3,
 	}
 )
 
@@ -1319,11 +1323,12 @@ const file_wicket_v1_types_proto_rawDesc = "" +
 	"\vdevice_name\x18\n" +
 	" \x01(\tR\n" +
 	"deviceName\x12!\n" +
-	"\freplica_urls\x18\v \x03(\tR\vreplicaUrls*R\n" +
+	"\freplica_urls\x18\v \x03(\tR\vreplicaUrls*k\n" +
 	"\tMfaMethod\x12\x1a\n" +
 	"\x16MFA_METHOD_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fMFA_METHOD_TOTP\x10\x01\x12\x14\n" +
-	"\x10MFA_METHOD_EMAIL\x10\x02*t\n" +
+	"\x10MFA_METHOD_EMAIL\x10\x02\x12\x17\n" +
+	"\x13MFA_METHOD_WEBAUTHN\x10\x03*t\n" +
 	"\x0fLocationMfaMode\x12!\n" +
 	"\x1dLOCATION_MFA_MODE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aLOCATION_MFA_MODE_DISABLED\x10\x01\x12\x1e\n" +

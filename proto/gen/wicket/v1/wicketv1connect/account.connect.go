@@ -71,6 +71,18 @@ const (
 	// AccountServiceDeleteDeviceProcedure is the fully-qualified name of the AccountService's
 	// DeleteDevice RPC.
 	AccountServiceDeleteDeviceProcedure = "/wicket.v1.AccountService/DeleteDevice"
+	// AccountServiceBeginPasskeySetupProcedure is the fully-qualified name of the AccountService's
+	// BeginPasskeySetup RPC.
+	AccountServiceBeginPasskeySetupProcedure = "/wicket.v1.AccountService/BeginPasskeySetup"
+	// AccountServiceFinishPasskeySetupProcedure is the fully-qualified name of the AccountService's
+	// FinishPasskeySetup RPC.
+	AccountServiceFinishPasskeySetupProcedure = "/wicket.v1.AccountService/FinishPasskeySetup"
+	// AccountServiceListPasskeysProcedure is the fully-qualified name of the AccountService's
+	// ListPasskeys RPC.
+	AccountServiceListPasskeysProcedure = "/wicket.v1.AccountService/ListPasskeys"
+	// AccountServiceDeletePasskeyProcedure is the fully-qualified name of the AccountService's
+	// DeletePasskey RPC.
+	AccountServiceDeletePasskeyProcedure = "/wicket.v1.AccountService/DeletePasskey"
 )
 
 // AccountServiceClient is a client for the wicket.v1.AccountService service.
@@ -103,6 +115,16 @@ type AccountServiceClient interface {
 	ListDevices(context.Context, *connect.Request[v1.ListDevicesRequest]) (*connect.Response[v1.ListDevicesResponse], error)
 	// DeleteDevice removes a device and ends its sessions.
 	DeleteDevice(context.Context, *connect.Request[v1.DeleteDeviceRequest]) (*connect.Response[v1.DeleteDeviceResponse], error)
+	// BeginPasskeySetup starts adding a passkey: the options for the
+	// browser's navigator.credentials.create, as JSON.
+	BeginPasskeySetup(context.Context, *connect.Request[v1.BeginPasskeySetupRequest]) (*connect.Response[v1.BeginPasskeySetupResponse], error)
+	// FinishPasskeySetup stores the passkey the browser made for the options
+	// of BeginPasskeySetup.
+	FinishPasskeySetup(context.Context, *connect.Request[v1.FinishPasskeySetupRequest]) (*connect.Response[v1.FinishPasskeySetupResponse], error)
+	// ListPasskeys lists the user's passkeys.
+	ListPasskeys(context.Context, *connect.Request[v1.ListPasskeysRequest]) (*connect.Response[v1.ListPasskeysResponse], error)
+	// DeletePasskey removes one of the user's passkeys.
+	DeletePasskey(context.Context, *connect.Request[v1.DeletePasskeyRequest]) (*connect.Response[v1.DeletePasskeyResponse], error)
 }
 
 // NewAccountServiceClient constructs a client for the wicket.v1.AccountService service. By default,
@@ -194,6 +216,30 @@ func NewAccountServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(accountServiceMethods.ByName("DeleteDevice")),
 			connect.WithClientOptions(opts...),
 		),
+		beginPasskeySetup: connect.NewClient[v1.BeginPasskeySetupRequest, v1.BeginPasskeySetupResponse](
+			httpClient,
+			baseURL+AccountServiceBeginPasskeySetupProcedure,
+			connect.WithSchema(accountServiceMethods.ByName("BeginPasskeySetup")),
+			connect.WithClientOptions(opts...),
+		),
+		finishPasskeySetup: connect.NewClient[v1.FinishPasskeySetupRequest, v1.FinishPasskeySetupResponse](
+			httpClient,
+			baseURL+AccountServiceFinishPasskeySetupProcedure,
+			connect.WithSchema(accountServiceMethods.ByName("FinishPasskeySetup")),
+			connect.WithClientOptions(opts...),
+		),
+		listPasskeys: connect.NewClient[v1.ListPasskeysRequest, v1.ListPasskeysResponse](
+			httpClient,
+			baseURL+AccountServiceListPasskeysProcedure,
+			connect.WithSchema(accountServiceMethods.ByName("ListPasskeys")),
+			connect.WithClientOptions(opts...),
+		),
+		deletePasskey: connect.NewClient[v1.DeletePasskeyRequest, v1.DeletePasskeyResponse](
+			httpClient,
+			baseURL+AccountServiceDeletePasskeyProcedure,
+			connect.WithSchema(accountServiceMethods.ByName("DeletePasskey")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -212,6 +258,10 @@ type accountServiceClient struct {
 	createEnrollmentToken *connect.Client[v1.CreateEnrollmentTokenRequest, v1.CreateEnrollmentTokenResponse]
 	listDevices           *connect.Client[v1.ListDevicesRequest, v1.ListDevicesResponse]
 	deleteDevice          *connect.Client[v1.DeleteDeviceRequest, v1.DeleteDeviceResponse]
+	beginPasskeySetup     *connect.Client[v1.BeginPasskeySetupRequest, v1.BeginPasskeySetupResponse]
+	finishPasskeySetup    *connect.Client[v1.FinishPasskeySetupRequest, v1.FinishPasskeySetupResponse]
+	listPasskeys          *connect.Client[v1.ListPasskeysRequest, v1.ListPasskeysResponse]
+	deletePasskey         *connect.Client[v1.DeletePasskeyRequest, v1.DeletePasskeyResponse]
 }
 
 // Login calls wicket.v1.AccountService.Login.
@@ -279,6 +329,26 @@ func (c *accountServiceClient) DeleteDevice(ctx context.Context, req *connect.Re
 	return c.deleteDevice.CallUnary(ctx, req)
 }
 
+// BeginPasskeySetup calls wicket.v1.AccountService.BeginPasskeySetup.
+func (c *accountServiceClient) BeginPasskeySetup(ctx context.Context, req *connect.Request[v1.BeginPasskeySetupRequest]) (*connect.Response[v1.BeginPasskeySetupResponse], error) {
+	return c.beginPasskeySetup.CallUnary(ctx, req)
+}
+
+// FinishPasskeySetup calls wicket.v1.AccountService.FinishPasskeySetup.
+func (c *accountServiceClient) FinishPasskeySetup(ctx context.Context, req *connect.Request[v1.FinishPasskeySetupRequest]) (*connect.Response[v1.FinishPasskeySetupResponse], error) {
+	return c.finishPasskeySetup.CallUnary(ctx, req)
+}
+
+// ListPasskeys calls wicket.v1.AccountService.ListPasskeys.
+func (c *accountServiceClient) ListPasskeys(ctx context.Context, req *connect.Request[v1.ListPasskeysRequest]) (*connect.Response[v1.ListPasskeysResponse], error) {
+	return c.listPasskeys.CallUnary(ctx, req)
+}
+
+// DeletePasskey calls wicket.v1.AccountService.DeletePasskey.
+func (c *accountServiceClient) DeletePasskey(ctx context.Context, req *connect.Request[v1.DeletePasskeyRequest]) (*connect.Response[v1.DeletePasskeyResponse], error) {
+	return c.deletePasskey.CallUnary(ctx, req)
+}
+
 // AccountServiceHandler is an implementation of the wicket.v1.AccountService service.
 type AccountServiceHandler interface {
 	// Login checks a password. An account with a second factor gets a
@@ -309,6 +379,16 @@ type AccountServiceHandler interface {
 	ListDevices(context.Context, *connect.Request[v1.ListDevicesRequest]) (*connect.Response[v1.ListDevicesResponse], error)
 	// DeleteDevice removes a device and ends its sessions.
 	DeleteDevice(context.Context, *connect.Request[v1.DeleteDeviceRequest]) (*connect.Response[v1.DeleteDeviceResponse], error)
+	// BeginPasskeySetup starts adding a passkey: the options for the
+	// browser's navigator.credentials.create, as JSON.
+	BeginPasskeySetup(context.Context, *connect.Request[v1.BeginPasskeySetupRequest]) (*connect.Response[v1.BeginPasskeySetupResponse], error)
+	// FinishPasskeySetup stores the passkey the browser made for the options
+	// of BeginPasskeySetup.
+	FinishPasskeySetup(context.Context, *connect.Request[v1.FinishPasskeySetupRequest]) (*connect.Response[v1.FinishPasskeySetupResponse], error)
+	// ListPasskeys lists the user's passkeys.
+	ListPasskeys(context.Context, *connect.Request[v1.ListPasskeysRequest]) (*connect.Response[v1.ListPasskeysResponse], error)
+	// DeletePasskey removes one of the user's passkeys.
+	DeletePasskey(context.Context, *connect.Request[v1.DeletePasskeyRequest]) (*connect.Response[v1.DeletePasskeyResponse], error)
 }
 
 // NewAccountServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -396,6 +476,30 @@ func NewAccountServiceHandler(svc AccountServiceHandler, opts ...connect.Handler
 		connect.WithSchema(accountServiceMethods.ByName("DeleteDevice")),
 		connect.WithHandlerOptions(opts...),
 	)
+	accountServiceBeginPasskeySetupHandler := connect.NewUnaryHandler(
+		AccountServiceBeginPasskeySetupProcedure,
+		svc.BeginPasskeySetup,
+		connect.WithSchema(accountServiceMethods.ByName("BeginPasskeySetup")),
+		connect.WithHandlerOptions(opts...),
+	)
+	accountServiceFinishPasskeySetupHandler := connect.NewUnaryHandler(
+		AccountServiceFinishPasskeySetupProcedure,
+		svc.FinishPasskeySetup,
+		connect.WithSchema(accountServiceMethods.ByName("FinishPasskeySetup")),
+		connect.WithHandlerOptions(opts...),
+	)
+	accountServiceListPasskeysHandler := connect.NewUnaryHandler(
+		AccountServiceListPasskeysProcedure,
+		svc.ListPasskeys,
+		connect.WithSchema(accountServiceMethods.ByName("ListPasskeys")),
+		connect.WithHandlerOptions(opts...),
+	)
+	accountServiceDeletePasskeyHandler := connect.NewUnaryHandler(
+		AccountServiceDeletePasskeyProcedure,
+		svc.DeletePasskey,
+		connect.WithSchema(accountServiceMethods.ByName("DeletePasskey")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/wicket.v1.AccountService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AccountServiceLoginProcedure:
@@ -424,6 +528,14 @@ func NewAccountServiceHandler(svc AccountServiceHandler, opts ...connect.Handler
 			accountServiceListDevicesHandler.ServeHTTP(w, r)
 		case AccountServiceDeleteDeviceProcedure:
 			accountServiceDeleteDeviceHandler.ServeHTTP(w, r)
+		case AccountServiceBeginPasskeySetupProcedure:
+			accountServiceBeginPasskeySetupHandler.ServeHTTP(w, r)
+		case AccountServiceFinishPasskeySetupProcedure:
+			accountServiceFinishPasskeySetupHandler.ServeHTTP(w, r)
+		case AccountServiceListPasskeysProcedure:
+			accountServiceListPasskeysHandler.ServeHTTP(w, r)
+		case AccountServiceDeletePasskeyProcedure:
+			accountServiceDeletePasskeyHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -483,4 +595,20 @@ func (UnimplementedAccountServiceHandler) ListDevices(context.Context, *connect.
 
 func (UnimplementedAccountServiceHandler) DeleteDevice(context.Context, *connect.Request[v1.DeleteDeviceRequest]) (*connect.Response[v1.DeleteDeviceResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.AccountService.DeleteDevice is not implemented"))
+}
+
+func (UnimplementedAccountServiceHandler) BeginPasskeySetup(context.Context, *connect.Request[v1.BeginPasskeySetupRequest]) (*connect.Response[v1.BeginPasskeySetupResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.AccountService.BeginPasskeySetup is not implemented"))
+}
+
+func (UnimplementedAccountServiceHandler) FinishPasskeySetup(context.Context, *connect.Request[v1.FinishPasskeySetupRequest]) (*connect.Response[v1.FinishPasskeySetupResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.AccountService.FinishPasskeySetup is not implemented"))
+}
+
+func (UnimplementedAccountServiceHandler) ListPasskeys(context.Context, *connect.Request[v1.ListPasskeysRequest]) (*connect.Response[v1.ListPasskeysResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.AccountService.ListPasskeys is not implemented"))
+}
+
+func (UnimplementedAccountServiceHandler) DeletePasskey(context.Context, *connect.Request[v1.DeletePasskeyRequest]) (*connect.Response[v1.DeletePasskeyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.AccountService.DeletePasskey is not implemented"))
 }

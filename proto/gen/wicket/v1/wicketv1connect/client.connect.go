@@ -47,6 +47,8 @@ const (
 	ClientServiceStartMfaProcedure = "/wicket.v1.ClientService/StartMfa"
 	// ClientServiceFinishMfaProcedure is the fully-qualified name of the ClientService's FinishMfa RPC.
 	ClientServiceFinishMfaProcedure = "/wicket.v1.ClientService/FinishMfa"
+	// ClientServiceAwaitMfaProcedure is the fully-qualified name of the ClientService's AwaitMfa RPC.
+	ClientServiceAwaitMfaProcedure = "/wicket.v1.ClientService/AwaitMfa"
 	// ClientServiceDisconnectProcedure is the fully-qualified name of the ClientService's Disconnect
 	// RPC.
 	ClientServiceDisconnectProcedure = "/wicket.v1.ClientService/Disconnect"
@@ -66,6 +68,10 @@ type ClientServiceClient interface {
 	StartMfa(context.Context, *connect.Request[v1.StartMfaRequest]) (*connect.Response[v1.StartMfaResponse], error)
 	// FinishMfa proves the second factor and opens a session.
 	FinishMfa(context.Context, *connect.Request[v1.FinishMfaRequest]) (*connect.Response[v1.FinishMfaResponse], error)
+	// AwaitMfa waits for the browser page of a passkey challenge (StartMfa's
+	// browser_url) to approve it, and answers as FinishMfa does; an error
+	// when the challenge expires or is refused.
+	AwaitMfa(context.Context, *connect.Request[v1.AwaitMfaRequest]) (*connect.Response[v1.FinishMfaResponse], error)
 	// Disconnect ends a session of this device; its peer leaves the gateway at once.
 	Disconnect(context.Context, *connect.Request[v1.DisconnectRequest]) (*connect.Response[v1.DisconnectResponse], error)
 }
@@ -117,6 +123,12 @@ func NewClientServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(clientServiceMethods.ByName("FinishMfa")),
 			connect.WithClientOptions(opts...),
 		),
+		awaitMfa: connect.NewClient[v1.AwaitMfaRequest, v1.FinishMfaResponse](
+			httpClient,
+			baseURL+ClientServiceAwaitMfaProcedure,
+			connect.WithSchema(clientServiceMethods.ByName("AwaitMfa")),
+			connect.WithClientOptions(opts...),
+		),
 		disconnect: connect.NewClient[v1.DisconnectRequest, v1.DisconnectResponse](
 			httpClient,
 			baseURL+ClientServiceDisconnectProcedure,
@@ -134,6 +146,7 @@ type clientServiceClient struct {
 	connect       *connect.Client[v1.ConnectRequest, v1.ConnectResponse]
 	startMfa      *connect.Client[v1.StartMfaRequest, v1.StartMfaResponse]
 	finishMfa     *connect.Client[v1.FinishMfaRequest, v1.FinishMfaResponse]
+	awaitMfa      *connect.Client[v1.AwaitMfaRequest, v1.FinishMfaResponse]
 	disconnect    *connect.Client[v1.DisconnectRequest, v1.DisconnectResponse]
 }
 
@@ -167,6 +180,11 @@ func (c *clientServiceClient) FinishMfa(ctx context.Context, req *connect.Reques
 	return c.finishMfa.CallUnary(ctx, req)
 }
 
+// AwaitMfa calls wicket.v1.ClientService.AwaitMfa.
+func (c *clientServiceClient) AwaitMfa(ctx context.Context, req *connect.Request[v1.AwaitMfaRequest]) (*connect.Response[v1.FinishMfaResponse], error) {
+	return c.awaitMfa.CallUnary(ctx, req)
+}
+
 // Disconnect calls wicket.v1.ClientService.Disconnect.
 func (c *clientServiceClient) Disconnect(ctx context.Context, req *connect.Request[v1.DisconnectRequest]) (*connect.Response[v1.DisconnectResponse], error) {
 	return c.disconnect.CallUnary(ctx, req)
@@ -186,6 +204,10 @@ type ClientServiceHandler interface {
 	StartMfa(context.Context, *connect.Request[v1.StartMfaRequest]) (*connect.Response[v1.StartMfaResponse], error)
 	// FinishMfa proves the second factor and opens a session.
 	FinishMfa(context.Context, *connect.Request[v1.FinishMfaRequest]) (*connect.Response[v1.FinishMfaResponse], error)
+	// AwaitMfa waits for the browser page of a passkey challenge (StartMfa's
+	// browser_url) to approve it, and answers as FinishMfa does; an error
+	// when the challenge expires or is refused.
+	AwaitMfa(context.Context, *connect.Request[v1.AwaitMfaRequest]) (*connect.Response[v1.FinishMfaResponse], error)
 	// Disconnect ends a session of this device; its peer leaves the gateway at once.
 	Disconnect(context.Context, *connect.Request[v1.DisconnectRequest]) (*connect.Response[v1.DisconnectResponse], error)
 }
@@ -233,6 +255,12 @@ func NewClientServiceHandler(svc ClientServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(clientServiceMethods.ByName("FinishMfa")),
 		connect.WithHandlerOptions(opts...),
 	)
+	clientServiceAwaitMfaHandler := connect.NewUnaryHandler(
+		ClientServiceAwaitMfaProcedure,
+		svc.AwaitMfa,
+		connect.WithSchema(clientServiceMethods.ByName("AwaitMfa")),
+		connect.WithHandlerOptions(opts...),
+	)
 	clientServiceDisconnectHandler := connect.NewUnaryHandler(
 		ClientServiceDisconnectProcedure,
 		svc.Disconnect,
@@ -253,6 +281,8 @@ func NewClientServiceHandler(svc ClientServiceHandler, opts ...connect.HandlerOp
 			clientServiceStartMfaHandler.ServeHTTP(w, r)
 		case ClientServiceFinishMfaProcedure:
 			clientServiceFinishMfaHandler.ServeHTTP(w, r)
+		case ClientServiceAwaitMfaProcedure:
+			clientServiceAwaitMfaHandler.ServeHTTP(w, r)
 		case ClientServiceDisconnectProcedure:
 			clientServiceDisconnectHandler.ServeHTTP(w, r)
 		default:
@@ -286,6 +316,10 @@ func (UnimplementedClientServiceHandler) StartMfa(context.Context, *connect.Requ
 
 func (UnimplementedClientServiceHandler) FinishMfa(context.Context, *connect.Request[v1.FinishMfaRequest]) (*connect.Response[v1.FinishMfaResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.ClientService.FinishMfa is not implemented"))
+}
+
+func (UnimplementedClientServiceHandler) AwaitMfa(context.Context, *connect.Request[v1.AwaitMfaRequest]) (*connect.Response[v1.FinishMfaResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.ClientService.AwaitMfa is not implemented"))
 }
 
 func (UnimplementedClientServiceHandler) Disconnect(context.Context, *connect.Request[v1.DisconnectRequest]) (*connect.Response[v1.DisconnectResponse], error) {
