@@ -279,6 +279,11 @@ func (m *Manager) DesiredPeers(ctx context.Context, locationID string) (peers.In
 	if err != nil {
 		return iface, nil, err
 	}
+	// A device made as a standard WireGuard config serves only its own
+	// location (and, having no token, never holds an MFA session).
+	devices = slices.DeleteFunc(devices, func(d store.Device) bool {
+		return d.ConfigLocationID != "" && d.ConfigLocationID != loc.ID
+	})
 	byID := make(map[string]store.Device, len(devices))
 	for _, d := range devices {
 		byID[d.ID] = d

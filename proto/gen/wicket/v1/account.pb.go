@@ -1185,6 +1185,130 @@ func (*DeleteDeviceResponse) Descriptor() ([]byte, []int) {
 	return file_wicket_v1_account_proto_rawDescGZIP(), []int{24}
 }
 
+type CreateConfigDeviceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the device is called, "Phone"; 1 to 64 characters.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	LocationId    string `protobuf:"bytes,2,opt,name=location_id,json=locationId,proto3" json:"location_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateConfigDeviceRequest) Reset() {
+	*x = CreateConfigDeviceRequest{}
+	mi := &file_wicket_v1_account_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateConfigDeviceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateConfigDeviceRequest) ProtoMessage() {}
+
+func (x *CreateConfigDeviceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_account_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateConfigDeviceRequest.ProtoReflect.Descriptor instead.
+func (*CreateConfigDeviceRequest) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CreateConfigDeviceRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateConfigDeviceRequest) GetLocationId() string {
+	if x != nil {
+		return x.LocationId
+	}
+	return ""
+}
+
+type CreateConfigDeviceResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Device *Device                `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	// The wg-quick configuration with the device's private key, shown once.
+	Config string `protobuf:"bytes,2,opt,name=config,proto3" json:"config,omitempty"`
+	// The configuration as a QR code for the WireGuard mobile apps.
+	QrPng []byte `protobuf:"bytes,3,opt,name=qr_png,json=qrPng,proto3" json:"qr_png,omitempty"`
+	// A file name for the configuration, "office-phone.conf".
+	FileName      string `protobuf:"bytes,4,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateConfigDeviceResponse) Reset() {
+	*x = CreateConfigDeviceResponse{}
+	mi := &file_wicket_v1_account_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateConfigDeviceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateConfigDeviceResponse) ProtoMessage() {}
+
+func (x *CreateConfigDeviceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_account_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateConfigDeviceResponse.ProtoReflect.Descriptor instead.
+func (*CreateConfigDeviceResponse) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CreateConfigDeviceResponse) GetDevice() *Device {
+	if x != nil {
+		return x.Device
+	}
+	return nil
+}
+
+func (x *CreateConfigDeviceResponse) GetConfig() string {
+	if x != nil {
+		return x.Config
+	}
+	return ""
+}
+
+func (x *CreateConfigDeviceResponse) GetQrPng() []byte {
+	if x != nil {
+		return x.QrPng
+	}
+	return nil
+}
+
+func (x *CreateConfigDeviceResponse) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
 var File_wicket_v1_account_proto protoreflect.FileDescriptor
 
 const file_wicket_v1_account_proto_rawDesc = "" +
@@ -1253,7 +1377,16 @@ const file_wicket_v1_account_proto_rawDesc = "" +
 	"\adevices\x18\x01 \x03(\v2\x11.wicket.v1.DeviceR\adevices\"2\n" +
 	"\x13DeleteDeviceRequest\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\"\x16\n" +
-	"\x14DeleteDeviceResponse2\xe6\b\n" +
+	"\x14DeleteDeviceResponse\"P\n" +
+	"\x19CreateConfigDeviceRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vlocation_id\x18\x02 \x01(\tR\n" +
+	"locationId\"\x93\x01\n" +
+	"\x1aCreateConfigDeviceResponse\x12)\n" +
+	"\x06device\x18\x01 \x01(\v2\x11.wicket.v1.DeviceR\x06device\x12\x16\n" +
+	"\x06config\x18\x02 \x01(\tR\x06config\x12\x15\n" +
+	"\x06qr_png\x18\x03 \x01(\fR\x05qrPng\x12\x1b\n" +
+	"\tfile_name\x18\x04 \x01(\tR\bfileName2\xc9\t\n" +
 	"\x0eAccountService\x12:\n" +
 	"\x05Login\x12\x17.wicket.v1.LoginRequest\x1a\x18.wicket.v1.LoginResponse\x12R\n" +
 	"\rSendLoginCode\x12\x1f.wicket.v1.SendLoginCodeRequest\x1a .wicket.v1.SendLoginCodeResponse\x12F\n" +
@@ -1268,7 +1401,8 @@ const file_wicket_v1_account_proto_rawDesc = "" +
 	"\x0fDisableEmailMfa\x12!.wicket.v1.DisableEmailMfaRequest\x1a\".wicket.v1.DisableEmailMfaResponse\x12j\n" +
 	"\x15CreateEnrollmentToken\x12'.wicket.v1.CreateEnrollmentTokenRequest\x1a(.wicket.v1.CreateEnrollmentTokenResponse\x12L\n" +
 	"\vListDevices\x12\x1d.wicket.v1.ListDevicesRequest\x1a\x1e.wicket.v1.ListDevicesResponse\x12O\n" +
-	"\fDeleteDevice\x12\x1e.wicket.v1.DeleteDeviceRequest\x1a\x1f.wicket.v1.DeleteDeviceResponseB\x9d\x01\n" +
+	"\fDeleteDevice\x12\x1e.wicket.v1.DeleteDeviceRequest\x1a\x1f.wicket.v1.DeleteDeviceResponse\x12a\n" +
+	"\x12CreateConfigDevice\x12$.wicket.v1.CreateConfigDeviceRequest\x1a%.wicket.v1.CreateConfigDeviceResponseB\x9d\x01\n" +
 	"\rcom.wicket.v1B\fAccountProtoP\x01Z9github.com/wicket-vpn/wicket/proto/gen/wicket/v1;wicketv1\xa2\x02\x03WXX\xaa\x02\tWicket.V1\xca\x02\tWicket\\V1\xe2\x02\x15Wicket\\V1\\GPBMetadata\xea\x02\n" +
 	"Wicket::V1b\x06proto3"
 
@@ -1284,7 +1418,7 @@ func file_wicket_v1_account_proto_rawDescGZIP() []byte {
 	return file_wicket_v1_account_proto_rawDescData
 }
 
-var file_wicket_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_wicket_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_wicket_v1_account_proto_goTypes = []any{
 	(*LoginRequest)(nil),                  // 0: wicket.v1.LoginRequest
 	(*LoginResponse)(nil),                 // 1: wicket.v1.LoginResponse
@@ -1311,50 +1445,55 @@ var file_wicket_v1_account_proto_goTypes = []any{
 	(*ListDevicesResponse)(nil),           // 22: wicket.v1.ListDevicesResponse
 	(*DeleteDeviceRequest)(nil),           // 23: wicket.v1.DeleteDeviceRequest
 	(*DeleteDeviceResponse)(nil),          // 24: wicket.v1.DeleteDeviceResponse
-	(*timestamppb.Timestamp)(nil),         // 25: google.protobuf.Timestamp
-	(MfaMethod)(0),                        // 26: wicket.v1.MfaMethod
-	(*Device)(nil),                        // 27: wicket.v1.Device
+	(*CreateConfigDeviceRequest)(nil),     // 25: wicket.v1.CreateConfigDeviceRequest
+	(*CreateConfigDeviceResponse)(nil),    // 26: wicket.v1.CreateConfigDeviceResponse
+	(*timestamppb.Timestamp)(nil),         // 27: google.protobuf.Timestamp
+	(MfaMethod)(0),                        // 28: wicket.v1.MfaMethod
+	(*Device)(nil),                        // 29: wicket.v1.Device
 }
 var file_wicket_v1_account_proto_depIdxs = []int32{
-	25, // 0: wicket.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	26, // 1: wicket.v1.LoginResponse.mfa_methods:type_name -> wicket.v1.MfaMethod
-	25, // 2: wicket.v1.SendLoginCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	26, // 3: wicket.v1.GetProfileResponse.enabled_mfa_methods:type_name -> wicket.v1.MfaMethod
-	27, // 4: wicket.v1.GetProfileResponse.devices:type_name -> wicket.v1.Device
-	25, // 5: wicket.v1.BeginEmailMfaSetupResponse.expires_at:type_name -> google.protobuf.Timestamp
-	25, // 6: wicket.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 7: wicket.v1.ListDevicesResponse.devices:type_name -> wicket.v1.Device
-	0,  // 8: wicket.v1.AccountService.Login:input_type -> wicket.v1.LoginRequest
-	2,  // 9: wicket.v1.AccountService.SendLoginCode:input_type -> wicket.v1.SendLoginCodeRequest
-	4,  // 10: wicket.v1.AccountService.FinishLogin:input_type -> wicket.v1.FinishLoginRequest
-	5,  // 11: wicket.v1.AccountService.GetProfile:input_type -> wicket.v1.GetProfileRequest
-	7,  // 12: wicket.v1.AccountService.BeginTotpSetup:input_type -> wicket.v1.BeginTotpSetupRequest
-	9,  // 13: wicket.v1.AccountService.ConfirmTotpSetup:input_type -> wicket.v1.ConfirmTotpSetupRequest
-	11, // 14: wicket.v1.AccountService.DisableTotp:input_type -> wicket.v1.DisableTotpRequest
-	13, // 15: wicket.v1.AccountService.BeginEmailMfaSetup:input_type -> wicket.v1.BeginEmailMfaSetupRequest
-	15, // 16: wicket.v1.AccountService.ConfirmEmailMfaSetup:input_type -> wicket.v1.ConfirmEmailMfaSetupRequest
-	17, // 17: wicket.v1.AccountService.DisableEmailMfa:input_type -> wicket.v1.DisableEmailMfaRequest
-	19, // 18: wicket.v1.AccountService.CreateEnrollmentToken:input_type -> wicket.v1.CreateEnrollmentTokenRequest
-	21, // 19: wicket.v1.AccountService.ListDevices:input_type -> wicket.v1.ListDevicesRequest
-	23, // 20: wicket.v1.AccountService.DeleteDevice:input_type -> wicket.v1.DeleteDeviceRequest
-	1,  // 21: wicket.v1.AccountService.Login:output_type -> wicket.v1.LoginResponse
-	3,  // 22: wicket.v1.AccountService.SendLoginCode:output_type -> wicket.v1.SendLoginCodeResponse
-	1,  // 23: wicket.v1.AccountService.FinishLogin:output_type -> wicket.v1.LoginResponse
-	6,  // 24: wicket.v1.AccountService.GetProfile:output_type -> wicket.v1.GetProfileResponse
-	8,  // 25: wicket.v1.AccountService.BeginTotpSetup:output_type -> wicket.v1.BeginTotpSetupResponse
-	10, // 26: wicket.v1.AccountService.ConfirmTotpSetup:output_type -> wicket.v1.ConfirmTotpSetupResponse
-	12, // 27: wicket.v1.AccountService.DisableTotp:output_type -> wicket.v1.DisableTotpResponse
-	14, // 28: wicket.v1.AccountService.BeginEmailMfaSetup:output_type -> wicket.v1.BeginEmailMfaSetupResponse
-	16, // 29: wicket.v1.AccountService.ConfirmEmailMfaSetup:output_type -> wicket.v1.ConfirmEmailMfaSetupResponse
-	18, // 30: wicket.v1.AccountService.DisableEmailMfa:output_type -> wicket.v1.DisableEmailMfaResponse
-	20, // 31: wicket.v1.AccountService.CreateEnrollmentToken:output_type -> wicket.v1.CreateEnrollmentTokenResponse
-	22, // 32: wicket.v1.AccountService.ListDevices:output_type -> wicket.v1.ListDevicesResponse
-	24, // 33: wicket.v1.AccountService.DeleteDevice:output_type -> wicket.v1.DeleteDeviceResponse
-	21, // [21:34] is the sub-list for method output_type
-	8,  // [8:21] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	27, // 0: wicket.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	28, // 1: wicket.v1.LoginResponse.mfa_methods:type_name -> wicket.v1.MfaMethod
+	27, // 2: wicket.v1.SendLoginCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	28, // 3: wicket.v1.GetProfileResponse.enabled_mfa_methods:type_name -> wicket.v1.MfaMethod
+	29, // 4: wicket.v1.GetProfileResponse.devices:type_name -> wicket.v1.Device
+	27, // 5: wicket.v1.BeginEmailMfaSetupResponse.expires_at:type_name -> google.protobuf.Timestamp
+	27, // 6: wicket.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 7: wicket.v1.ListDevicesResponse.devices:type_name -> wicket.v1.Device
+	29, // 8: wicket.v1.CreateConfigDeviceResponse.device:type_name -> wicket.v1.Device
+	0,  // 9: wicket.v1.AccountService.Login:input_type -> wicket.v1.LoginRequest
+	2,  // 10: wicket.v1.AccountService.SendLoginCode:input_type -> wicket.v1.SendLoginCodeRequest
+	4,  // 11: wicket.v1.AccountService.FinishLogin:input_type -> wicket.v1.FinishLoginRequest
+	5,  // 12: wicket.v1.AccountService.GetProfile:input_type -> wicket.v1.GetProfileRequest
+	7,  // 13: wicket.v1.AccountService.BeginTotpSetup:input_type -> wicket.v1.BeginTotpSetupRequest
+	9,  // 14: wicket.v1.AccountService.ConfirmTotpSetup:input_type -> wicket.v1.ConfirmTotpSetupRequest
+	11, // 15: wicket.v1.AccountService.DisableTotp:input_type -> wicket.v1.DisableTotpRequest
+	13, // 16: wicket.v1.AccountService.BeginEmailMfaSetup:input_type -> wicket.v1.BeginEmailMfaSetupRequest
+	15, // 17: wicket.v1.AccountService.ConfirmEmailMfaSetup:input_type -> wicket.v1.ConfirmEmailMfaSetupRequest
+	17, // 18: wicket.v1.AccountService.DisableEmailMfa:input_type -> wicket.v1.DisableEmailMfaRequest
+	19, // 19: wicket.v1.AccountService.CreateEnrollmentToken:input_type -> wicket.v1.CreateEnrollmentTokenRequest
+	21, // 20: wicket.v1.AccountService.ListDevices:input_type -> wicket.v1.ListDevicesRequest
+	23, // 21: wicket.v1.AccountService.DeleteDevice:input_type -> wicket.v1.DeleteDeviceRequest
+	25, // 22: wicket.v1.AccountService.CreateConfigDevice:input_type -> wicket.v1.CreateConfigDeviceRequest
+	1,  // 23: wicket.v1.AccountService.Login:output_type -> wicket.v1.LoginResponse
+	3,  // 24: wicket.v1.AccountService.SendLoginCode:output_type -> wicket.v1.SendLoginCodeResponse
+	1,  // 25: wicket.v1.AccountService.FinishLogin:output_type -> wicket.v1.LoginResponse
+	6,  // 26: wicket.v1.AccountService.GetProfile:output_type -> wicket.v1.GetProfileResponse
+	8,  // 27: wicket.v1.AccountService.BeginTotpSetup:output_type -> wicket.v1.BeginTotpSetupResponse
+	10, // 28: wicket.v1.AccountService.ConfirmTotpSetup:output_type -> wicket.v1.ConfirmTotpSetupResponse
+	12, // 29: wicket.v1.AccountService.DisableTotp:output_type -> wicket.v1.DisableTotpResponse
+	14, // 30: wicket.v1.AccountService.BeginEmailMfaSetup:output_type -> wicket.v1.BeginEmailMfaSetupResponse
+	16, // 31: wicket.v1.AccountService.ConfirmEmailMfaSetup:output_type -> wicket.v1.ConfirmEmailMfaSetupResponse
+	18, // 32: wicket.v1.AccountService.DisableEmailMfa:output_type -> wicket.v1.DisableEmailMfaResponse
+	20, // 33: wicket.v1.AccountService.CreateEnrollmentToken:output_type -> wicket.v1.CreateEnrollmentTokenResponse
+	22, // 34: wicket.v1.AccountService.ListDevices:output_type -> wicket.v1.ListDevicesResponse
+	24, // 35: wicket.v1.AccountService.DeleteDevice:output_type -> wicket.v1.DeleteDeviceResponse
+	26, // 36: wicket.v1.AccountService.CreateConfigDevice:output_type -> wicket.v1.CreateConfigDeviceResponse
+	23, // [23:37] is the sub-list for method output_type
+	9,  // [9:23] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_wicket_v1_account_proto_init() }
@@ -1369,7 +1508,7 @@ func file_wicket_v1_account_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wicket_v1_account_proto_rawDesc), len(file_wicket_v1_account_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

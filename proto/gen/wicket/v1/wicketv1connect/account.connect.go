@@ -71,6 +71,9 @@ const (
 	// AccountServiceDeleteDeviceProcedure is the fully-qualified name of the AccountService's
 	// DeleteDevice RPC.
 	AccountServiceDeleteDeviceProcedure = "/wicket.v1.AccountService/DeleteDevice"
+	// AccountServiceCreateConfigDeviceProcedure is the fully-qualified name of the AccountService's
+	// CreateConfigDevice RPC.
+	AccountServiceCreateConfigDeviceProcedure = "/wicket.v1.AccountService/CreateConfigDevice"
 )
 
 // AccountServiceClient is a client for the wicket.v1.AccountService service.
@@ -103,6 +106,12 @@ type AccountServiceClient interface {
 	ListDevices(context.Context, *connect.Request[v1.ListDevicesRequest]) (*connect.Response[v1.ListDevicesResponse], error)
 	// DeleteDevice removes a device and ends its sessions.
 	DeleteDevice(context.Context, *connect.Request[v1.DeleteDeviceRequest]) (*connect.Response[v1.DeleteDeviceResponse], error)
+	// CreateConfigDevice makes a device for a standard WireGuard app (a phone,
+	// a router) on a location without MFA: the server makes its key pair and
+	// answers the wg-quick configuration once; the private key is not kept.
+	// Refused (FailedPrecondition) for a location that asks for MFA, where a
+	// static peer would bypass the second factor.
+	CreateConfigDevice(context.Context, *connect.Request[v1.CreateConfigDeviceRequest]) (*connect.Response[v1.CreateConfigDeviceResponse], error)
 }
 
 // NewAccountServiceClient constructs a client for the wicket.v1.AccountService service. By default,
@@ -194,6 +203,12 @@ func NewAccountServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(accountServiceMethods.ByName("DeleteDevice")),
 			connect.WithClientOptions(opts...),
 		),
+		createConfigDevice: connect.NewClient[v1.CreateConfigDeviceRequest, v1.CreateConfigDeviceResponse](
+			httpClient,
+			baseURL+AccountServiceCreateConfigDeviceProcedure,
+			connect.WithSchema(accountServiceMethods.ByName("CreateConfigDevice")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -212,6 +227,7 @@ type accountServiceClient struct {
 	createEnrollmentToken *connect.Client[v1.CreateEnrollmentTokenRequest, v1.CreateEnrollmentTokenResponse]
 	listDevices           *connect.Client[v1.ListDevicesRequest, v1.ListDevicesResponse]
 	deleteDevice          *connect.Client[v1.DeleteDeviceRequest, v1.DeleteDeviceResponse]
+	createConfigDevice    *connect.Client[v1.CreateConfigDeviceRequest, v1.CreateConfigDeviceResponse]
 }
 
 // Login calls wicket.v1.AccountService.Login.
@@ -279,6 +295,11 @@ func (c *accountServiceClient) DeleteDevice(ctx context.Context, req *connect.Re
 	return c.deleteDevice.CallUnary(ctx, req)
 }
 
+// CreateConfigDevice calls wicket.v1.AccountService.CreateConfigDevice.
+func (c *accountServiceClient) CreateConfigDevice(ctx context.Context, req *connect.Request[v1.CreateConfigDeviceRequest]) (*connect.Response[v1.CreateConfigDeviceResponse], error) {
+	return c.createConfigDevice.CallUnary(ctx, req)
+}
+
 // AccountServiceHandler is an implementation of the wicket.v1.AccountService service.
 type AccountServiceHandler interface {
 	// Login checks a password. An account with a second factor gets a
@@ -309,6 +330,12 @@ type AccountServiceHandler interface {
 	ListDevices(context.Context, *connect.Request[v1.ListDevicesRequest]) (*connect.Response[v1.ListDevicesResponse], error)
 	// DeleteDevice removes a device and ends its sessions.
 	DeleteDevice(context.Context, *connect.Request[v1.DeleteDeviceRequest]) (*connect.Response[v1.DeleteDeviceResponse], error)
+	// CreateConfigDevice makes a device for a standard WireGuard app (a phone,
+	// a router) on a location without MFA: the server makes its key pair and
+	// answers the wg-quick configuration once; the private key is not kept.
+	// Refused (FailedPrecondition) for a location that asks for MFA, where a
+	// static peer would bypass the second factor.
+	CreateConfigDevice(context.Context, *connect.Request[v1.CreateConfigDeviceRequest]) (*connect.Response[v1.CreateConfigDeviceResponse], error)
 }
 
 // NewAccountServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -396,6 +423,12 @@ func NewAccountServiceHandler(svc AccountServiceHandler, opts ...connect.Handler
 		connect.WithSchema(accountServiceMethods.ByName("DeleteDevice")),
 		connect.WithHandlerOptions(opts...),
 	)
+	accountServiceCreateConfigDeviceHandler := connect.NewUnaryHandler(
+		AccountServiceCreateConfigDeviceProcedure,
+		svc.CreateConfigDevice,
+		connect.WithSchema(accountServiceMethods.ByName("CreateConfigDevice")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/wicket.v1.AccountService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AccountServiceLoginProcedure:
@@ -424,6 +457,8 @@ func NewAccountServiceHandler(svc AccountServiceHandler, opts ...connect.Handler
 			accountServiceListDevicesHandler.ServeHTTP(w, r)
 		case AccountServiceDeleteDeviceProcedure:
 			accountServiceDeleteDeviceHandler.ServeHTTP(w, r)
+		case AccountServiceCreateConfigDeviceProcedure:
+			accountServiceCreateConfigDeviceHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -483,4 +518,8 @@ func (UnimplementedAccountServiceHandler) ListDevices(context.Context, *connect.
 
 func (UnimplementedAccountServiceHandler) DeleteDevice(context.Context, *connect.Request[v1.DeleteDeviceRequest]) (*connect.Response[v1.DeleteDeviceResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.AccountService.DeleteDevice is not implemented"))
+}
+
+func (UnimplementedAccountServiceHandler) CreateConfigDevice(context.Context, *connect.Request[v1.CreateConfigDeviceRequest]) (*connect.Response[v1.CreateConfigDeviceResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.AccountService.CreateConfigDevice is not implemented"))
 }
