@@ -125,7 +125,7 @@ func TestConfigDeviceIsAStaticPeerOfItsLocationOnly(t *testing.T) {
 		if slices.Contains(publishedKeys(t, s, home.Id), c.Device.PublicKey) {
 			t.Fatal("the config device's peer is still published while Home asks for MFA")
 		}
-		if d := profileDevice(t, s, u, c.Device.Id); !strings.Contains(d.SuspendedReason, "Suspended: Home now asks for MFA") {
+		if d := profileDevice(t, s, u, c.Device.Id); !strings.Contains(d.SuspendedReason, "Home now asks for MFA") {
 			t.Errorf("profile while suspended: %q", d.SuspendedReason)
 		}
 		home.MfaMode = v1.LocationMfaMode_LOCATION_MFA_MODE_DISABLED

@@ -107,14 +107,18 @@ func (s *Service) CreateConfigDevice(ctx context.Context, a Actor, name, locatio
 	var addr string
 	err = s.store.InTx(ctx, func(q *store.Q) error {
 		var err error
-		if loc, err = q.LocationByID(ctx, locationID); err != nil {
-			return notFound("location", err)
+		// Refusals name the field, so a form can show them beside it.
+		if loc, err = q.LocationByID(ctx, locationID); errors.Is(err, store.ErrNotFound) {
+			return &fault.Error{Kind: fault.NotFound, Field: "location_id", Msg: "This location does not exist (any more); pick another."}
+		} else if err != nil {
+			return err
 		}
 		if !session.Allowed(loc, u.Groups) {
-			return fault.New(fault.PermissionDenied, "You may not use %s; ask your admin to add you to one of its groups (%s).", loc.Name, strings.Join(loc.AllowedGroups, ", "))
+			return &fault.Error{Kind: fault.PermissionDenied, Field: "location_id",
+				Msg: fmt.Sprintf("You may not use %s; ask your admin to add you to one of its groups (%s).", loc.Name, strings.Join(loc.AllowedGroups, ", "))}
 		}
 		if why := configRefusal(loc); why != "" {
-			return fault.New(fault.FailedPrecondition, "%s", why)
+			return &fault.Error{Kind: fault.FailedPrecondition, Field: "location_id", Msg: why}
 		}
 		if err := q.CreateDevice(ctx, d); err != nil {
 			return err
@@ -209,10 +213,10 @@ func configState(d *Device, u store.User, locs map[string]store.Location) {
 		d.Suspended = "Its location was deleted; remove this device."
 	case l.MFA:
 		d.ConfigLocationName = l.Name
-		d.Suspended = "Suspended: " + l.Name + " now asks for MFA on every connection, which a standard WireGuard config cannot answer. It connects again if MFA is turned off."
+		d.Suspended = l.Name + " now asks for MFA on every connection, which a standard WireGuard config cannot answer. It connects again if MFA is turned off."
 	case !session.Allowed(l, u.Groups):
 		d.ConfigLocationName = l.Name
-		d.Suspended = "Suspended: you may no longer use " + l.Name + "."
+		d.Suspended = "You may no longer use " + l.Name + "."
 	default:
 		d.ConfigLocationName = l.Name
 	}

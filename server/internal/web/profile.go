@@ -21,8 +21,9 @@ type profileData struct {
 	TOTP           bool
 	Email          bool
 	SMTPConfigured bool
-	Devices        []service.Device
-	DisableCode    formField // the code that turns TOTP off
+	Devices        []service.Device // of the Wicket client
+	Configs        []service.Device // standard WireGuard configs
+	DisableCode    formField        // the code that turns TOTP off
 }
 
 func (h *handler) profileData(r *http.Request, v *visit) (profileData, error) {
@@ -30,10 +31,18 @@ func (h *handler) profileData(r *http.Request, v *visit) (profileData, error) {
 	if err != nil {
 		return profileData{}, err
 	}
-	return profileData{
+	d := profileData{
 		User: p.User, MaskedEmail: mail.MaskAddress(p.User.Email), TOTP: p.User.TOTPEnabled, Email: p.User.EmailMFA,
-		SMTPConfigured: h.svc.SMTPConfigured(r.Context()), Devices: p.Devices, DisableCode: codeField("disable_code", ""),
-	}, nil
+		SMTPConfigured: h.svc.SMTPConfigured(r.Context()), DisableCode: codeField("disable_code", ""),
+	}
+	for _, dev := range p.Devices {
+		if dev.ConfigLocationID != "" {
+			d.Configs = append(d.Configs, dev)
+		} else {
+			d.Devices = append(d.Devices, dev)
+		}
+	}
+	return d, nil
 }
 
 func codeField(name, err string) formField {
@@ -222,9 +231,13 @@ func (h *handler) removeDevicePage(w http.ResponseWriter, r *http.Request, v *vi
 		h.failErr(w, r, v, err)
 		return
 	}
+	msg := "The device's connections end now and it can no longer connect. To use it again, add it again with a new enrollment code."
+	if d.ConfigLocationID != "" {
+		msg = "Its peer leaves the gateway of " + d.ConfigLocationName + " now and the config stops working. To connect that device again, make a new config."
+	}
 	c := confirmData{
 		Heading: "Remove " + d.Name + "?",
-		Message: "The device's connections end now and it can no longer connect. To use it again, add it again with a new enrollment code.",
+		Message: msg,
 		Action:  "/profile/devices/" + d.ID + "/remove", Button: "Remove device", Cancel: "/profile", Danger: true,
 	}
 	h.render(w, r, v, "confirm", c.Heading, "profile", c)
