@@ -129,15 +129,6 @@ func exampleHost(prefix string) string {
 	return addr
 }
 
-// methodOptions are the picker's labels in order.
-func methodOptions() []string {
-	out := make([]string, len(core.Methods))
-	for i, m := range core.Methods {
-		out[i] = m.Label()
-	}
-	return out
-}
-
 // methodFromLabel maps a picker label back to its method.
 func methodFromLabel(label string) (core.Method, bool) {
 	for _, m := range core.Methods {
