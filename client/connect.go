@@ -160,15 +160,16 @@ func (a *app) signIn(ctx context.Context, c *core.Core, v core.LocationView, met
 	inst, locID := v.InstanceID, v.ID
 	iv, _ := c.Instance(inst)
 	for {
-		m := method
+		m, asked := method, false
 		if m == "" {
 			var err error
-			if m, err = a.askMethod(ctx, v, iv.EnabledMethods); err != nil {
+			if m, asked, err = a.askMethod(ctx, iv, v); err != nil {
 				return err
 			}
 		}
 		if err := c.ChooseMethod(ctx, inst, locID, m); err != nil {
-			if method != "" || !isServerRefusal(err) {
+			// Asking again is only of use when there was a choice.
+			if !asked || !isServerRefusal(err) {
 				return err
 			}
 			fmt.Fprintf(a.stderr, "%v\n", err)
@@ -282,14 +283,17 @@ func isServerRefusal(err error) bool {
 	return errors.As(err, &ce) || strings.Contains(err.Error(), "digits")
 }
 
-func (a *app) askMethod(ctx context.Context, v core.LocationView, enabled []core.Method) (core.Method, error) {
-	choices := enabled
+// askMethod asks which of the methods the location accepts, and the
+// account has, to use; with one it is used without asking, with none the
+// answer says what to set up.
+func (a *app) askMethod(ctx context.Context, iv core.InstanceView, v core.LocationView) (m core.Method, asked bool, err error) {
+	choices, problem := core.OfferedMethods(iv, v)
 	if len(choices) == 0 {
-		choices = core.Methods
+		return "", false, errors.New(problem)
 	}
 	if len(choices) == 1 {
 		a.printf("%s asks for a second factor: using %s.\n", v.Name, strings.ToLower(choices[0].Label()))
-		return choices[0], nil
+		return choices[0], false, nil
 	}
 	def := 1
 	for i, m := range choices {
@@ -304,15 +308,16 @@ func (a *app) askMethod(ctx context.Context, v core.LocationView, enabled []core
 	a.printf("Method [%d]: ", def)
 	s, err := a.readLine(ctx)
 	if err != nil {
-		return "", err
+		return "", true, err
 	}
 	if s == "" {
-		return choices[def-1], nil
+		return choices[def-1], true, nil
 	}
 	if n, err := strconv.Atoi(s); err == nil && n >= 1 && n <= len(choices) {
-		return choices[n-1], nil
+		return choices[n-1], true, nil
 	}
-	return core.ParseMethod(s)
+	m, err = core.ParseMethod(s)
+	return m, true, err
 }
 
 func (a *app) disconnectCmd() *cobra.Command {

@@ -12,7 +12,10 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/wicket-vpn/wicket/client/internal/secrets"
@@ -88,6 +91,76 @@ func (m Method) Label() string {
 		return "Passkey or security key"
 	}
 	return string(m)
+}
+
+// proof names what the method proves in a sentence: "an authenticator app code".
+func (m Method) proof() string {
+	switch m {
+	case MethodTOTP:
+		return "an authenticator app code"
+	case MethodEmail:
+		return "an emailed code"
+	case MethodPasskey:
+		return "a passkey"
+	}
+	return string(m)
+}
+
+// setup names what a person sets up for the method: "an authenticator app".
+func (m Method) setup() string {
+	switch m {
+	case MethodTOTP:
+		return "an authenticator app"
+	case MethodEmail:
+		return "email codes"
+	case MethodPasskey:
+		return "a passkey"
+	}
+	return string(m)
+}
+
+// OfferedMethods are the methods to offer for a location: those it accepts
+// that the account has set up, in picker order. When there are none,
+// problem says so and what to set up in the profile (at the instance's
+// URL).
+func OfferedMethods(inst InstanceView, l LocationView) (offer []Method, problem string) {
+	accepted := Methods
+	if l.LimitsMethods {
+		accepted = l.AllowedMethods
+	}
+	for _, m := range Methods {
+		if slices.Contains(accepted, m) && slices.Contains(inst.EnabledMethods, m) {
+			offer = append(offer, m)
+		}
+	}
+	if len(offer) > 0 {
+		return offer, ""
+	}
+	where := "in your profile"
+	if inst.URL != "" {
+		where += " (" + strings.TrimRight(inst.URL, "/") + "/profile)"
+	}
+	var proofs, setups []string
+	for _, m := range Methods {
+		if slices.Contains(accepted, m) {
+			proofs, setups = append(proofs, m.proof()), append(setups, m.setup())
+		}
+	}
+	switch {
+	case len(proofs) == 0:
+		return nil, l.Name + " accepts only second factors this version of Wicket does not offer; update Wicket."
+	case l.LimitsMethods:
+		return nil, fmt.Sprintf("%s accepts only %s, which your account does not have. Set up %s %s first.", l.Name, orList(proofs), orList(setups), where)
+	}
+	return nil, fmt.Sprintf("Your account has no second factor yet. Set up %s %s first.", orList(setups), where)
+}
+
+// orList joins words as people do: "a", "a or b", "a, b or c".
+func orList(words []string) string {
+	if n := len(words); n > 1 {
+		return strings.Join(words[:n-1], ", ") + " or " + words[n-1]
+	}
+	return strings.Join(words, "")
 }
 
 // ParseMethod accepts "totp", "email" or "passkey" (any case) and the labels.
@@ -211,6 +284,12 @@ type LocationView struct {
 	// "admin", "mfa_disabled", "replaced", "location_changed",
 	// "max_duration", "client".
 	EndReason string
+
+	// AllowedMethods are the second factors the location accepts that this
+	// client knows; LimitsMethods says the location names a list at all
+	// (without one it accepts every method). See OfferedMethods.
+	AllowedMethods []Method
+	LimitsMethods  bool
 
 	// Method is the method of the current challenge (or, while
 	// AwaitingMethod, the last one used at this location, to preselect).

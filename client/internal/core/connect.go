@@ -141,10 +141,23 @@ func (c *core) connect(ctx context.Context, instID, locID string) error {
 }
 
 // defaultMethodLocked is the method to preselect: the last one used at the
-// location, else the first the account has.
+// location while it is still offered, else the first offered (one the
+// location accepts and the account has), else the first the account has.
 func (c *core) defaultMethodLocked(in *instance, locID string) Method {
-	if m := in.saved.LastMethods[locID]; m != "" {
+	var offer []Method
+	if in.info != nil {
+		iv := c.viewInstance(in)
+		for _, lv := range iv.Locations {
+			if lv.ID == locID {
+				offer, _ = OfferedMethods(iv, lv)
+			}
+		}
+	}
+	if m := in.saved.LastMethods[locID]; m != "" && (len(offer) == 0 || slices.Contains(offer, m)) {
 		return m
+	}
+	if len(offer) > 0 {
+		return offer[0]
 	}
 	if in.info != nil {
 		for _, m := range in.info.EnabledMfaMethods {

@@ -418,6 +418,12 @@ func (c *core) viewLocation(in *instance, li *v1.LocationInfo) LocationView {
 		ConnectedSince: l.connectedSince, SessionExpires: l.sessionExpires,
 		LatestHandshake: l.stats.LatestHandshake, RxBytes: l.stats.RxBytes, TxBytes: l.stats.TxBytes,
 		Offers: l.offers, SessionID: l.sessionID,
+		LimitsMethods: len(li.AllowedMfaMethods) > 0,
+	}
+	for _, m := range li.AllowedMfaMethods {
+		if mm := methodFromPB(m); mm != "" {
+			v.AllowedMethods = append(v.AllowedMethods, mm)
+		}
 	}
 	if t := li.GetTunnel(); t != nil {
 		v.AllowedIPs = append([]string(nil), t.AllowedIps...)

@@ -46,7 +46,12 @@ type mfaModal struct {
 	steps *fyne.Container
 
 	methodStep fyne.CanvasObject
+	question   *widget.Label
 	methods    *widget.RadioGroup
+	// noMethod says what to set up when the location accepts none of the
+	// account's methods; offered is whether any is offered.
+	noMethod *widget.Label
+	offered  bool
 
 	codeStep  fyne.CanvasObject
 	codeIntro *widget.Label
@@ -78,7 +83,7 @@ func newMFAModal(v *View, l core.LocationView) *mfaModal {
 	m.info.Importance = widget.SuccessImportance
 	m.info.Hide()
 
-	m.methods = widget.NewRadioGroup(m.methodChoices(), func(string) {
+	m.methods = widget.NewRadioGroup(nil, func(string) {
 		// Picking another method answers the error shown for the last one.
 		if m.err.Visible() {
 			m.dismissed = m.lastErr
@@ -86,9 +91,15 @@ func newMFAModal(v *View, l core.LocationView) *mfaModal {
 		}
 	})
 	m.methods.Required = true
+	m.question = widget.NewLabelWithStyle("How do you want to confirm it's you?", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	m.noMethod = widget.NewLabel("")
+	m.noMethod.Wrapping = fyne.TextWrapWord
+	m.noMethod.Importance = widget.WarningImportance
+	m.noMethod.Hide()
 	m.methodStep = container.NewVBox(
-		widget.NewLabelWithStyle("How do you want to confirm it's you?", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		m.question,
 		container.New(layout.NewCustomPaddedLayout(0, 0, theme.Padding()*2, 0), m.methods),
+		m.noMethod,
 	)
 
 	m.codeIntro = widget.NewLabel("")
@@ -140,27 +151,37 @@ func newMFAModal(v *View, l core.LocationView) *mfaModal {
 	m.dlg = dialog.NewCustomWithoutButtons("Sign in to "+l.Name, content, v.win)
 	m.dlg.SetOnClosed(func() { v.mfaClosed(m) })
 
+	m.offer(l)
 	m.preselect(l)
 	m.update(l)
 	return m
 }
 
-// methodChoices are the methods the picker offers: the codes always (a
-// method the account lacks gets the server's explanation), a passkey only
-// when the account has one, since only then is there anything to explain.
-func (m *mfaModal) methodChoices() []string {
-	var enabled []core.Method
-	if inst, ok := m.v.instance(m.instance); ok {
-		enabled = inst.EnabledMethods
+// offer shows the methods the location accepts that the account has set
+// up; with none, it says which to set up in the profile instead.
+func (m *mfaModal) offer(l core.LocationView) {
+	inst, _ := m.v.instance(m.instance)
+	methods, problem := core.OfferedMethods(inst, l)
+	labels := make([]string, len(methods))
+	for i, o := range methods {
+		labels[i] = o.Label()
 	}
-	var out []string
-	for _, meth := range core.Methods {
-		if meth == core.MethodPasskey && !slices.Contains(enabled, meth) {
-			continue
+	if !slices.Equal(labels, m.methods.Options) {
+		m.methods.Options = labels
+		if !slices.Contains(labels, m.methods.Selected) {
+			// Set directly: SetSelected would count as the user's answer
+			// to the error on screen.
+			m.methods.Selected = ""
+			if len(labels) > 0 {
+				m.methods.Selected = labels[0]
+			}
 		}
-		out = append(out, meth.Label())
+		m.methods.Refresh()
 	}
-	return out
+	m.offered = len(methods) > 0
+	showIf(m.question, m.offered)
+	showIf(m.methods, m.offered)
+	setMessage(m.noMethod, problem)
 }
 
 // is reports whether the modal belongs to l.
@@ -174,16 +195,11 @@ func (m *mfaModal) show() { m.dlg.Show() }
 func (m *mfaModal) hide() { m.dlg.Hide() }
 
 // preselect ticks the method the user chose last time at this location
-// (core remembers it), or else the first one their account has.
+// (core remembers it) when it is offered; offer ticked the first otherwise.
 func (m *mfaModal) preselect(l core.LocationView) {
-	method := l.Method
-	if method == "" {
-		method = core.MethodTOTP
-		if inst, ok := m.v.instance(m.instance); ok && len(inst.EnabledMethods) > 0 {
-			method = inst.EnabledMethods[0]
-		}
+	if l.Method != "" && slices.Contains(m.methods.Options, l.Method.Label()) {
+		m.methods.SetSelected(l.Method.Label())
 	}
-	m.methods.SetSelected(method.Label())
 }
 
 // update renders the location's state.
@@ -196,6 +212,7 @@ func (m *mfaModal) update(l core.LocationView) {
 
 	switch l.State {
 	case core.AwaitingMethod:
+		m.offer(l) // the account's methods or the location's may have changed
 		m.showStep(core.AwaitingMethod, m.methodStep, m.methodButtons)
 		setText(m.intro, l.Name+" asks for a second factor on every connection.")
 	case core.AwaitingCode:
@@ -302,7 +319,7 @@ func (m *mfaModal) updateButtons() {
 			b.Disable()
 		}
 	}
-	enable(m.continueBtn, !m.busy)
+	enable(m.continueBtn, !m.busy && m.offered)
 	enable(m.resendBtn, !m.busy)
 	enable(m.methods, !m.busy)
 	m.updateVerify()

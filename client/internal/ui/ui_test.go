@@ -18,12 +18,13 @@ import (
 )
 
 // TestConnectWithMFA is the flow of the design's "What a user sees", with
-// real parts throughout: Connect on an MFA location opens the modal; a
-// method not enabled for the account shows the server's message and the
-// modal stays; a wrong code says how many tries are left; the right code
-// closes the modal and the userspace tunnel carries traffic.
+// real parts throughout: Connect on an MFA location opens the modal with
+// the account's methods; a method the server refuses (email codes without
+// SMTP settings) shows the server's message and the modal stays; a wrong
+// code says how many tries are left; the right code closes the modal and
+// the userspace tunnel carries traffic.
 func TestConnectWithMFA(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{email: true})
 	inst := e.enroll()
 	card := e.card(inst)
 
@@ -46,13 +47,18 @@ func TestConnectWithMFA(t *testing.T) {
 			t.Errorf("methods = %v", got)
 		}
 		if m.methods.Selected != "Authenticator app" {
-			t.Errorf("preselected %q, want the account's method", m.methods.Selected)
+			t.Errorf("preselected %q, want the account's first method", m.methods.Selected)
 		}
-		// Alice has no email codes.
+	})
+	// The server loses its SMTP settings: email codes are refused.
+	if _, err := e.s.Admin.UpdateSmtpSettings(wickettest.Ctx(t), wickettest.Req(e.s.AdminToken(), &v1.UpdateSmtpSettingsRequest{})); err != nil {
+		t.Fatal(err)
+	}
+	e.ui(func() {
 		m.methods.SetSelected("Email code")
 		test.Tap(m.continueBtn)
 	})
-	const notEnabled = "Email codes are not enabled for your account. Set them up in your profile first."
+	const notEnabled = "Email codes are unavailable: the server has no SMTP settings."
 	e.waitUI("the server's refusal", func() bool { return !m.busy && m.err.Visible() })
 	e.ui(func() {
 		if m.err.Text != notEnabled {

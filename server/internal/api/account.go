@@ -147,6 +147,21 @@ func (a *accountService) DeleteDevice(ctx context.Context, req *connect.Request[
 	return connect.NewResponse(&v1.DeleteDeviceResponse{}), nil
 }
 
+func (a *accountService) CreateConfigDevice(ctx context.Context, req *connect.Request[v1.CreateConfigDeviceRequest]) (*connect.Response[v1.CreateConfigDeviceResponse], error) {
+	actor, _, err := a.user(ctx, req.Header(), req.Peer())
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.svc.CreateConfigDevice(ctx, actor, req.Msg.GetName(), req.Msg.GetLocationId())
+	if err != nil {
+		return nil, err
+	}
+	resp := connect.NewResponse(&v1.CreateConfigDeviceResponse{Device: devicePB(c.Device, actor.Username), Config: c.Config, QrPng: c.QRPNG, FileName: c.FileName})
+	// The answer holds a private key that is not kept anywhere.
+	resp.Header().Set("Cache-Control", "no-store")
+	return resp, nil
+}
+
 func (a *accountService) SendLoginCode(ctx context.Context, req *connect.Request[v1.SendLoginCodeRequest]) (*connect.Response[v1.SendLoginCodeResponse], error) {
 	e, err := a.svc.SendLoginCode(ctx, req.Msg.GetMfaChallenge(), remote(req.Peer()))
 	if err != nil {

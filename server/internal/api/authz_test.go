@@ -654,6 +654,31 @@ var authzRows = []authzRow{
 			return err
 		},
 	},
+	{
+		procedure: wicketv1connect.AccountServiceCreateConfigDeviceProcedure,
+		want:      accountCells,
+		call: func(ctx context.Context, e *authzEnv, c authzCaller) error {
+			if c.kind == asUser {
+				// Open is only for group eng: bob gets no static peer there.
+				_, err := e.s.Account.CreateConfigDevice(ctx, servertest.Req(c.bearer, &v1.CreateConfigDeviceRequest{Name: "phone", LocationId: e.open.Id}))
+				if connect.CodeOf(err) != cellDenied {
+					return fmt.Errorf("a config for a location of another group: %v, want PermissionDenied", err)
+				}
+			}
+			loc, err := e.scratchLocation(ctx)
+			if err != nil {
+				return err
+			}
+			r, err := e.s.Account.CreateConfigDevice(ctx, servertest.Req(c.bearer, &v1.CreateConfigDeviceRequest{Name: "phone", LocationId: loc}))
+			if err != nil {
+				return err
+			}
+			if r.Msg.Device.GetUsername() != c.user.Username || !strings.Contains(r.Msg.Config, "PrivateKey = ") {
+				return fmt.Errorf("config device %v", r.Msg.Device)
+			}
+			return nil
+		},
+	},
 
 	{
 		procedure: wicketv1connect.AccountServiceBeginPasskeySetupProcedure,

@@ -43,6 +43,7 @@ func locationPB(l service.Location) *v1.Location {
 		AllowedIps: l.AllowedIPs, Dns: l.DNS, KeepaliveIntervalSeconds: uint32(l.KeepaliveSeconds), MfaMode: mfaMode(l.MFA),
 		PeerDisconnectThresholdSeconds: uint32(l.PeerDisconnectThresholdSeconds), PublicKey: l.PublicKey, AllowedGroups: l.AllowedGroups,
 		ConfigVersion: l.ConfigVersion, Mtu: uint32(l.MTU), MaxSessionSeconds: uint32(l.MaxSessionSeconds),
+		AllowedMfaMethods: methods(l.AllowedMFAMethods),
 	}
 }
 
@@ -58,6 +59,17 @@ func locationSpec(l *v1.Location) (service.LocationSpec, error) {
 	}
 	if err := checkEnum("mfa_mode", l.GetMfaMode()); err != nil {
 		return spec, err
+	}
+	for _, m := range l.GetAllowedMfaMethods() {
+		// Any method the API defines is taken; the domain knows which.
+		if err := checkEnum("allowed_mfa_methods", m); err != nil {
+			return spec, err
+		}
+		if m == v1.MfaMethod_MFA_METHOD_UNSPECIFIED {
+			return spec, &fault.Error{Kind: fault.Invalid, Field: "allowed_mfa_methods",
+				Msg: "allowed_mfa_methods: MFA_METHOD_UNSPECIFIED is not a second factor; name methods, or leave the list empty to accept every method"}
+		}
+		spec.AllowedMFAMethods = append(spec.AllowedMFAMethods, mfa.Method(m))
 	}
 	switch l.GetMfaMode() {
 	case v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL:
@@ -114,6 +126,7 @@ func instancePB(i service.Instance) *v1.InstanceInfo {
 			Id: l.Location.ID, Name: l.Location.Name, MfaMode: mfaMode(l.Location.MFA),
 			PeerDisconnectThresholdSeconds: uint32(l.Location.PeerDisconnectThresholdSeconds), Tunnel: tunnelPB(l.Tunnel),
 			ConfigVersion: l.Location.ConfigVersion, MaxSessionSeconds: uint32(l.Location.MaxSessionSeconds),
+			AllowedMfaMethods: methods(l.Location.AllowedMFAMethods),
 		})
 	}
 	return out
@@ -124,7 +137,8 @@ func userPB(u service.User) *v1.User {
 }
 
 func devicePB(d service.Device, username string) *v1.Device {
-	return &v1.Device{Id: d.ID, Name: d.Name, PublicKey: d.PublicKey, CreatedAt: ts(d.CreatedAt), LastSeen: ts(d.LastSeen), Username: username}
+	return &v1.Device{Id: d.ID, Name: d.Name, PublicKey: d.PublicKey, CreatedAt: ts(d.CreatedAt), LastSeen: ts(d.LastSeen), Username: username,
+		ConfigLocationId: d.ConfigLocationID, ConfigLocationName: d.ConfigLocationName, SuspendedReason: d.Suspended}
 }
 
 func sessionPB(s service.SessionView) *v1.Session {

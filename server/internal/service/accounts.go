@@ -547,8 +547,15 @@ func (s *Service) CreateEnrollmentToken(ctx context.Context, a Actor, deviceName
 
 // ListDevices returns the user's devices.
 func (s *Service) ListDevices(ctx context.Context, a Actor) ([]Device, error) {
+	u, err := s.store.UserByID(ctx, a.UserID)
+	if err != nil {
+		return nil, notFound("user", err)
+	}
 	list, err := s.store.DevicesOfUser(ctx, a.UserID)
-	return devicesOf(list), err
+	if err != nil {
+		return nil, err
+	}
+	return s.describeDevices(ctx, u, devicesOf(list))
 }
 
 // UserDevices returns one user's devices, for admins.
@@ -609,5 +616,9 @@ func (s *Service) Profile(ctx context.Context, a Actor) (Profile, error) {
 	if err != nil {
 		return Profile{}, err
 	}
-	return Profile{User: userOf(u), Methods: methodsOf(u), Devices: devicesOf(devs)}, nil
+	described, err := s.describeDevices(ctx, u, devicesOf(devs))
+	if err != nil {
+		return Profile{}, err
+	}
+	return Profile{User: userOf(u), Methods: methodsOf(u), Devices: described}, nil
 }

@@ -321,6 +321,10 @@ func (s *Service) StartMFA(ctx context.Context, d Client, locationID string, met
 	if !l.MFA {
 		return Challenge{}, fault.New(fault.FailedPrecondition, "%s does not ask for MFA; connect with Connect.", l.Name)
 	}
+	if !allows(l, method) {
+		s.auditNow(ctx, a, "mfa.refused", d.User.Username, "method="+methodName(method)+" reason=method_not_allowed location="+l.Name)
+		return Challenge{}, fault.New(fault.FailedPrecondition, "%s", onlyAccepts(l, d.User))
+	}
 	if err := s.checkLockout(ctx, d.User.ID); err != nil {
 		s.auditNow(ctx, a, "mfa.refused", d.User.Username, "method="+methodName(method)+" reason=locked_out location="+l.Name)
 		return Challenge{}, err
@@ -432,6 +436,12 @@ func (s *Service) FinishMFA(ctx context.Context, challengeToken, code, remote st
 	}
 	if !l.MFA {
 		return Opened{}, fault.New(fault.FailedPrecondition, "%s no longer asks for MFA; connect with Connect.", l.Name)
+	}
+	// The location may have stopped accepting the method since the
+	// challenge was started.
+	if !allows(l, mfa.Method(c.Method)) {
+		s.auditNow(ctx, a, "mfa.refused", u.Username, "method="+methodName(mfa.Method(c.Method))+" reason=method_not_allowed location="+l.Name)
+		return Opened{}, fault.New(fault.FailedPrecondition, "%s", onlyAccepts(l, d.User))
 	}
 	// Before the code is looked at: with no gateway to take the peer, a
 	// session would be a Connected that carries nothing, and the code

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wicket-vpn/wicket/server/internal/fault"
 	"github.com/wicket-vpn/wicket/server/internal/ipam"
+	"github.com/wicket-vpn/wicket/server/internal/mfa"
 	"github.com/wicket-vpn/wicket/server/internal/session"
 	"github.com/wicket-vpn/wicket/server/internal/store"
 	"github.com/wicket-vpn/wicket/shared/hostname"
@@ -45,6 +46,9 @@ type LocationSpec struct {
 	AllowedGroups                  []string
 	MTU                            int
 	MaxSessionSeconds              int
+	// AllowedMFAMethods are the second factors the location accepts;
+	// empty accepts every method the server offers.
+	AllowedMFAMethods []mfa.Method
 }
 
 func fieldErr(field, format string, args ...any) error {
@@ -176,6 +180,10 @@ func (s *Service) validate(spec LocationSpec, loc *store.Location) error {
 	if spec.MaxSessionSeconds != 0 && (spec.MaxSessionSeconds < 60 || spec.MaxSessionSeconds > 30*24*3600) {
 		return fieldErr("max_session_seconds", "use 0 for no limit, or 60 s to 30 days")
 	}
+	methods, err := checkMethods(spec.AllowedMFAMethods)
+	if err != nil {
+		return err
+	}
 	groups, err := checkGroups(spec.AllowedGroups)
 	if err != nil {
 		var fe *fault.Error
@@ -187,6 +195,10 @@ func (s *Service) validate(spec LocationSpec, loc *store.Location) error {
 	loc.Name, loc.Address, loc.ListenPort, loc.Endpoint = name, strings.TrimSpace(spec.Address), port, endpoint
 	loc.AllowedIPs, loc.DNS, loc.KeepaliveSeconds, loc.MFA = allowed, dns, keepalive, mfaOn
 	loc.PeerDisconnectThresholdSeconds, loc.AllowedGroups, loc.MTU, loc.MaxSessionSeconds = threshold, groups, mtu, spec.MaxSessionSeconds
+	loc.AllowedMFAMethods = nil
+	for _, m := range methods {
+		loc.AllowedMFAMethods = append(loc.AllowedMFAMethods, int(m))
+	}
 	return nil
 }
 
@@ -288,8 +300,8 @@ func portFree(ctx context.Context, q *store.Q, loc store.Location) error {
 }
 
 func describe(l store.Location) string {
-	return fmt.Sprintf("address=%s port=%d endpoint=%s allowed_ips=%s mfa=%t threshold=%ds groups=%s max_session=%ds",
-		l.Address, l.ListenPort, l.Endpoint, strings.Join(l.AllowedIPs, ","), l.MFA, l.PeerDisconnectThresholdSeconds, strings.Join(l.AllowedGroups, ","), l.MaxSessionSeconds)
+	return fmt.Sprintf("address=%s port=%d endpoint=%s allowed_ips=%s mfa=%t methods=%s threshold=%ds groups=%s max_session=%ds",
+		l.Address, l.ListenPort, l.Endpoint, strings.Join(l.AllowedIPs, ","), l.MFA, methodList(l), l.PeerDisconnectThresholdSeconds, strings.Join(l.AllowedGroups, ","), l.MaxSessionSeconds)
 }
 
 // UpdateLocation changes a location. Turning MFA on ends the location's
@@ -351,6 +363,25 @@ func (s *Service) updateLocation(ctx context.Context, a Actor, spec LocationSpec
 			}
 			for _, sess := range active {
 				e, err := s.Sessions.EndIn(ctx, q, sess, reason, a.name())
+				if err != nil {
+					return err
+				}
+				ended = append(ended, e)
+			}
+		}
+		if reason == 0 && !slices.Equal(old.AllowedMFAMethods, loc.AllowedMFAMethods) {
+			// A session proved with a factor the location no longer accepts
+			// ends: limiting a location to phishing-proof factors should not
+			// wait for the weaker sessions to go idle.
+			active, err := q.ListSessions(ctx, store.SessionFilter{LocationID: loc.ID, ActiveOnly: true})
+			if err != nil {
+				return err
+			}
+			for _, sess := range active {
+				if sess.Method == 0 || allows(loc, mfa.Method(sess.Method)) {
+					continue
+				}
+				e, err := s.Sessions.EndIn(ctx, q, sess, session.ReasonLocationChanged, a.name())
 				if err != nil {
 					return err
 				}

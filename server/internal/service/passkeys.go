@@ -584,7 +584,7 @@ func (s *Service) openApproved(ctx context.Context, c store.Challenge, remote st
 		return Opened{}, err
 	}
 	s.Sessions.Announce(replaced)
-	s.waitGateways(ctx, l.ID, s.Sessions.Publish(l.ID))
+	s.waitGateways(ctx, l.ID, s.Sessions.PublishDevices(l.ID, d.ID))
 	t := tunnelOf(l, addr)
 	t.PresharedKey = psk.String()
 	return Opened{Session: sessionOf(sess), Tunnel: t, ExpiresAt: expiry(l, sess)}, nil

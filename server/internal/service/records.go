@@ -3,6 +3,7 @@ package service
 import (
 	"time"
 
+	"github.com/wicket-vpn/wicket/server/internal/mfa"
 	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
@@ -42,10 +43,13 @@ type Location struct {
 	MTU                            int
 	MaxSessionSeconds              int
 	CreatedAt                      time.Time
+	// AllowedMFAMethods are the second factors the location accepts;
+	// empty accepts every method the server offers.
+	AllowedMFAMethods []mfa.Method
 }
 
 func locationOf(l store.Location) Location {
-	return Location{
+	return Location{AllowedMFAMethods: locationMethods(l),
 		ID: l.ID, Name: l.Name, Address: l.Address, ListenPort: l.ListenPort, Endpoint: l.Endpoint,
 		AllowedIPs: l.AllowedIPs, DNS: l.DNS, KeepaliveSeconds: l.KeepaliveSeconds, MFA: l.MFA,
 		PeerDisconnectThresholdSeconds: l.PeerDisconnectThresholdSeconds, PublicKey: l.PublicKey, AllowedGroups: l.AllowedGroups,
@@ -98,10 +102,18 @@ type Device struct {
 	PublicKey string
 	CreatedAt time.Time
 	LastSeen  time.Time
+	// ConfigLocationID is set for a device made as a standard WireGuard
+	// config: the one location it is a static peer of, named by
+	// ConfigLocationName. Suspended says why its peer is not on the
+	// gateway now ("" while it is).
+	ConfigLocationID   string
+	ConfigLocationName string
+	Suspended          string
 }
 
 func deviceOf(d store.Device) Device {
-	return Device{ID: d.ID, UserID: d.UserID, Name: d.Name, PublicKey: d.PublicKey, CreatedAt: d.CreatedAt, LastSeen: d.LastSeen}
+	return Device{ID: d.ID, UserID: d.UserID, Name: d.Name, PublicKey: d.PublicKey, CreatedAt: d.CreatedAt, LastSeen: d.LastSeen,
+		ConfigLocationID: d.ConfigLocationID}
 }
 
 func devicesOf(list []store.Device) []Device {

@@ -333,6 +333,11 @@ func (m *Manager) desiredPeers(ctx context.Context, locationID string) (store.Lo
 	if err != nil {
 		return loc, iface, nil, nil, err
 	}
+	// A device made as a standard WireGuard config serves only its own
+	// location (and, having no token, never holds an MFA session).
+	devices = slices.DeleteFunc(devices, func(d store.Device) bool {
+		return d.ConfigLocationID != "" && d.ConfigLocationID != loc.ID
+	})
 	addrs, err := m.store.AddressesOfLocation(ctx, loc.ID)
 	if err != nil {
 		return loc, iface, nil, nil, err

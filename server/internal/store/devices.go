@@ -16,14 +16,17 @@ type Device struct {
 	TokenHash string
 	CreatedAt time.Time
 	LastSeen  time.Time
+	// ConfigLocationID is the one location a device made as a standard
+	// WireGuard config serves as a static peer; "" for a Wicket client.
+	ConfigLocationID string
 }
 
-const deviceCols = `id, user_id, name, public_key, token_hash, created_at, last_seen`
+const deviceCols = `id, user_id, name, public_key, token_hash, created_at, last_seen, config_location_id`
 
 func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
 	var d Device
 	var c, l int64
-	err := sc.Scan(&d.ID, &d.UserID, &d.Name, &d.PublicKey, &d.TokenHash, &c, &l)
+	err := sc.Scan(&d.ID, &d.UserID, &d.Name, &d.PublicKey, &d.TokenHash, &c, &l, &d.ConfigLocationID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, ErrNotFound
 	}
@@ -64,8 +67,8 @@ func (q *Q) UseEnrollmentToken(ctx context.Context, hash string, now time.Time) 
 
 // CreateDevice inserts a device; ErrConflict when the public key is taken.
 func (q *Q) CreateDevice(ctx context.Context, d Device) error {
-	_, err := q.exec(ctx, `INSERT INTO devices (`+deviceCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
-		d.ID, d.UserID, d.Name, d.PublicKey, d.TokenHash, ms(d.CreatedAt), ms(d.LastSeen))
+	_, err := q.exec(ctx, `INSERT INTO devices (`+deviceCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
+		d.ID, d.UserID, d.Name, d.PublicKey, d.TokenHash, ms(d.CreatedAt), ms(d.LastSeen), d.ConfigLocationID)
 	if isUnique(err) {
 		return ErrConflict
 	}

@@ -26,21 +26,25 @@ type Location struct {
 	MTU                            int
 	MaxSessionSeconds              int
 	CreatedAt                      time.Time
+	// AllowedMFAMethods are the MfaMethod numbers the location accepts;
+	// empty accepts every method.
+	AllowedMFAMethods []int
 }
 
-const locationCols = `id, name, address, listen_port, endpoint, allowed_ips, dns, keepalive_seconds, mfa_mode, peer_disconnect_threshold_seconds, private_key, public_key, allowed_groups, config_version, mtu, max_session_seconds, created_at`
+const locationCols = `id, name, address, listen_port, endpoint, allowed_ips, dns, keepalive_seconds, mfa_mode, peer_disconnect_threshold_seconds, private_key, public_key, allowed_groups, config_version, mtu, max_session_seconds, created_at, allowed_mfa_methods`
 
 func scanLocation(sc interface{ Scan(...any) error }) (Location, error) {
 	var l Location
-	var allowed, dns, groups string
+	var allowed, dns, groups, methods string
 	var mfa int
 	var version, created int64
-	err := sc.Scan(&l.ID, &l.Name, &l.Address, &l.ListenPort, &l.Endpoint, &allowed, &dns, &l.KeepaliveSeconds, &mfa, &l.PeerDisconnectThresholdSeconds, &l.PrivateKey, &l.PublicKey, &groups, &version, &l.MTU, &l.MaxSessionSeconds, &created)
+	err := sc.Scan(&l.ID, &l.Name, &l.Address, &l.ListenPort, &l.Endpoint, &allowed, &dns, &l.KeepaliveSeconds, &mfa, &l.PeerDisconnectThresholdSeconds, &l.PrivateKey, &l.PublicKey, &groups, &version, &l.MTU, &l.MaxSessionSeconds, &created, &methods)
 	if errors.Is(err, sql.ErrNoRows) {
 		return l, ErrNotFound
 	}
 	l.AllowedIPs, l.DNS, l.AllowedGroups = splitList(allowed), splitList(dns), splitList(groups)
 	l.MFA = mfa == 2
+	l.AllowedMFAMethods = splitInts(methods)
 	l.ConfigVersion = uint64(version)
 	l.CreatedAt = fromMS(created)
 	return l, err
@@ -55,9 +59,9 @@ func mfaMode(b bool) int {
 
 // CreateLocation inserts a location; ErrConflict when the name is taken.
 func (q *Q) CreateLocation(ctx context.Context, l Location) error {
-	_, err := q.exec(ctx, `INSERT INTO locations (`+locationCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`,
+	_, err := q.exec(ctx, `INSERT INTO locations (`+locationCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)`,
 		l.ID, l.Name, l.Address, l.ListenPort, l.Endpoint, joinList(l.AllowedIPs), joinList(l.DNS), l.KeepaliveSeconds, mfaMode(l.MFA), l.PeerDisconnectThresholdSeconds,
-		l.PrivateKey, l.PublicKey, joinList(l.AllowedGroups), int64(l.ConfigVersion), l.MTU, l.MaxSessionSeconds, ms(l.CreatedAt))
+		l.PrivateKey, l.PublicKey, joinList(l.AllowedGroups), int64(l.ConfigVersion), l.MTU, l.MaxSessionSeconds, ms(l.CreatedAt), joinInts(l.AllowedMFAMethods))
 	if isUnique(err) {
 		return ErrConflict
 	}
@@ -67,9 +71,9 @@ func (q *Q) CreateLocation(ctx context.Context, l Location) error {
 // UpdateLocation writes the editable columns and the new config version.
 func (q *Q) UpdateLocation(ctx context.Context, l Location) error {
 	r, err := q.exec(ctx, `UPDATE locations SET name=$2, address=$3, listen_port=$4, endpoint=$5, allowed_ips=$6, dns=$7, keepalive_seconds=$8, mfa_mode=$9,
-		peer_disconnect_threshold_seconds=$10, allowed_groups=$11, config_version=$12, mtu=$13, max_session_seconds=$14 WHERE id=$1`,
+		peer_disconnect_threshold_seconds=$10, allowed_groups=$11, config_version=$12, mtu=$13, max_session_seconds=$14, allowed_mfa_methods=$15 WHERE id=$1`,
 		l.ID, l.Name, l.Address, l.ListenPort, l.Endpoint, joinList(l.AllowedIPs), joinList(l.DNS), l.KeepaliveSeconds, mfaMode(l.MFA),
-		l.PeerDisconnectThresholdSeconds, joinList(l.AllowedGroups), int64(l.ConfigVersion), l.MTU, l.MaxSessionSeconds)
+		l.PeerDisconnectThresholdSeconds, joinList(l.AllowedGroups), int64(l.ConfigVersion), l.MTU, l.MaxSessionSeconds, joinInts(l.AllowedMFAMethods))
 	if isUnique(err) {
 		return ErrConflict
 	}

@@ -13,7 +13,7 @@ import (
 type formField struct {
 	Name         string
 	Label        string
-	Type         string // text, number, password, email, checkbox or select
+	Type         string // text, number, password, email, checkbox, checks (several boxes of one name) or select
 	Value        string
 	Checked      bool
 	Hint         string
@@ -22,14 +22,15 @@ type formField struct {
 	Autocomplete string
 	InputMode    string
 	Required     bool
-	Options      []choice // for select
+	Options      []choice // for select and checks
 	Wide         bool     // spans the whole row on wide screens
 }
 
-// choice is one option of a select field.
+// choice is one option of a select field or one box of a checks field.
 type choice struct {
 	Value, Label string
-	Selected     bool
+	Selected     bool // selected, or ticked
+	Disabled     bool
 }
 
 // fieldGroup is a titled part of a form.

@@ -2,9 +2,12 @@ package web
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/wicket-vpn/wicket/server/internal/fault"
+	"github.com/wicket-vpn/wicket/server/internal/mfa"
 	"github.com/wicket-vpn/wicket/server/internal/service"
 )
 
@@ -72,7 +75,7 @@ type locationForm struct {
 
 // locationFields lays out every field of a location, grouped, holding what
 // the admin typed (or the stored values).
-func locationFields(f func(string) string, mfaOn bool, e errs) []fieldGroup {
+func locationFields(f func(string) string, mfaOn bool, methods []mfa.Method, e errs) []fieldGroup {
 	groups := []fieldGroup{
 		{Title: "Name & network", Fields: []formField{
 			{Name: "name", Label: "Name", Type: "text", Value: f("name"), Required: true, Placeholder: "Office", Hint: "What users see in the desktop client."},
@@ -90,8 +93,9 @@ func locationFields(f func(string) string, mfaOn bool, e errs) []fieldGroup {
 			{Name: "keepalive_interval_seconds", Label: "Keepalive (seconds)", Type: "number", Value: f("keepalive_interval_seconds"), Placeholder: "25", InputMode: "numeric",
 				Hint: "How often clients send a keepalive packet. Empty means 25 s."},
 		}},
-		{Title: "MFA requirement", Intro: "With Internal MFA, every connection to this location needs a code from the user's authenticator app or email, and gets its own pre-shared key.", Fields: []formField{
+		{Title: "MFA requirement", Intro: "With Internal MFA, every connection to this location needs a second factor, one of those accepted below, and gets its own pre-shared key. Standard WireGuard configs do not connect while it is on.", Fields: []formField{
 			{Name: "mfa", Label: "Internal MFA", Type: "checkbox", Checked: mfaOn, Hint: "Ask for a second factor on every connection."},
+			methodsField(methods),
 			{Name: "peer_disconnect_threshold_seconds", Label: "Peer disconnect threshold (seconds)", Type: "number", Value: f("peer_disconnect_threshold_seconds"), Placeholder: defaultThreshold, InputMode: "numeric",
 				Hint: "A connection with no handshake for this long is ended, and connecting again needs MFA. " + defaultThreshold + " s is the recommended minimum; the gateway should send statistics every 30 s."},
 			{Name: "max_session_seconds", Label: "Maximum session length (seconds)", Type: "number", Value: f("max_session_seconds"), Placeholder: "0", InputMode: "numeric",
@@ -112,6 +116,57 @@ func allFields(groups []fieldGroup) []formField {
 	var out []formField
 	for _, g := range groups {
 		out = append(out, g.Fields...)
+	}
+	return out
+}
+
+// methodsField offers the second factors the server has as boxes; an
+// empty list (every method) shows every box ticked.
+func methodsField(methods []mfa.Method) formField {
+	f := formField{Name: "allowed_mfa_methods", Label: "Accepted factors", Type: "checks",
+		Hint: "What users may prove themselves with here. The desktop client offers only these. With every box ticked, factors the server adds later are accepted too."}
+	for _, m := range service.OfferedMethods {
+		f.Options = append(f.Options, choice{Value: strconv.Itoa(int(m)), Label: service.MethodLabel(m), Selected: len(methods) == 0 || slices.Contains(methods, m)})
+	}
+	return f
+}
+
+// postedMethods reads the ticked factors: nil (every method) when all are
+// ticked, or when the form had no boxes (a form made before them).
+func postedMethods(r *http.Request) ([]mfa.Method, error) {
+	if r.PostForm.Get("allowed_mfa_methods_shown") == "" {
+		return nil, nil
+	}
+	var out []mfa.Method
+	for _, v := range r.PostForm["allowed_mfa_methods"] {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, &fault.Error{Kind: fault.Invalid, Field: "allowed_mfa_methods", Msg: "allowed_mfa_methods: the form was damaged; tick the factors again"}
+		}
+		if m := mfa.Method(n); !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		return nil, &fault.Error{Kind: fault.Invalid, Field: "allowed_mfa_methods", Msg: "Tick at least one factor users may connect with."}
+	}
+	if len(out) == len(service.OfferedMethods) && !slices.ContainsFunc(service.OfferedMethods, func(m mfa.Method) bool { return !slices.Contains(out, m) }) {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// formMethods are the boxes to tick again when the form comes back with an
+// error: what was posted, none when nothing was.
+func formMethods(r *http.Request) []mfa.Method {
+	var out []mfa.Method
+	for _, v := range r.PostForm["allowed_mfa_methods"] {
+		if n, err := strconv.Atoi(v); err == nil {
+			out = append(out, mfa.Method(n))
+		}
+	}
+	if len(out) == 0 && r.PostForm.Get("allowed_mfa_methods_shown") != "" {
+		out = []mfa.Method{0} // no box ticked
 	}
 	return out
 }
@@ -139,6 +194,11 @@ func specFrom(r *http.Request) (service.LocationSpec, error) {
 		AllowedIPs: splitList(f.Get("allowed_ips")), DNS: splitList(f.Get("dns")), AllowedGroups: splitList(f.Get("allowed_groups")),
 		MFA: &mfaOn,
 	}
+	methods, err := postedMethods(r)
+	if err != nil {
+		return spec, err
+	}
+	spec.AllowedMFAMethods = methods
 	for _, n := range []struct {
 		field string
 		dst   *int
@@ -157,7 +217,7 @@ func specFrom(r *http.Request) (service.LocationSpec, error) {
 
 func (h *handler) newLocationPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	defaults := map[string]string{"peer_disconnect_threshold_seconds": defaultThreshold}
-	groups := locationFields(func(k string) string { return defaults[k] }, false, errs{})
+	groups := locationFields(func(k string) string { return defaults[k] }, false, nil, errs{})
 	h.render(w, r, v, "location", "New location", "overview", locationForm{Groups: groups})
 }
 
@@ -179,7 +239,7 @@ func (h *handler) editLocationPage(w http.ResponseWriter, r *http.Request, v *vi
 		h.failErr(w, r, v, err)
 		return
 	}
-	groups := locationFields(storedValues(loc), loc.MFA, errs{})
+	groups := locationFields(storedValues(loc), loc.MFA, loc.AllowedMFAMethods, errs{})
 	h.render(w, r, v, "location", "Edit "+loc.Name, "overview", locationForm{Location: &loc, Groups: groups})
 }
 
@@ -215,8 +275,9 @@ func (h *handler) locationFormError(w http.ResponseWriter, r *http.Request, v *v
 	mfaOn := r.PostForm.Get("mfa") != ""
 	e := errs{}
 	field, msg := h.fieldError(r, err)
-	e.set(field, msg, allFields(locationFields(r.PostForm.Get, mfaOn, errs{})))
-	groups := locationFields(r.PostForm.Get, mfaOn, e)
+	methods := formMethods(r)
+	e.set(field, msg, allFields(locationFields(r.PostForm.Get, mfaOn, methods, errs{})))
+	groups := locationFields(r.PostForm.Get, mfaOn, methods, e)
 	title := "New location"
 	if loc != nil {
 		title = "Edit " + loc.Name

@@ -21,8 +21,9 @@ type profileData struct {
 	TOTP           bool
 	Email          bool
 	SMTPConfigured bool
-	Devices        []service.Device
-	DisableCode    formField // the code that turns TOTP off
+	Devices        []service.Device // of the Wicket client
+	Configs        []service.Device // standard WireGuard configs
+	DisableCode    formField        // the code that turns TOTP off
 	Passkeys       []service.Passkey
 	PasskeyName    formField
 	// PasskeyProblem says why passkeys cannot be added on this server.
@@ -40,8 +41,15 @@ func (h *handler) profileData(r *http.Request, v *visit) (profileData, error) {
 	}
 	d := profileData{
 		User: p.User, MaskedEmail: mail.MaskAddress(p.User.Email), TOTP: p.User.TOTPEnabled, Email: p.User.EmailMFA,
-		SMTPConfigured: h.svc.SMTPConfigured(r.Context()), Devices: p.Devices, DisableCode: codeField("disable_code", ""),
+		SMTPConfigured: h.svc.SMTPConfigured(r.Context()), DisableCode: codeField("disable_code", ""),
 		Passkeys: keys, PasskeyName: passkeyNameField(),
+	}
+	for _, dev := range p.Devices {
+		if dev.ConfigLocationID != "" {
+			d.Configs = append(d.Configs, dev)
+		} else {
+			d.Devices = append(d.Devices, dev)
+		}
 	}
 	if err := h.svc.PasskeysAvailable(); err != nil {
 		d.PasskeyProblem = h.message(r, err)
@@ -239,9 +247,13 @@ func (h *handler) removeDevicePage(w http.ResponseWriter, r *http.Request, v *vi
 		h.failErr(w, r, v, err)
 		return
 	}
+	msg := "The device's connections end now and it can no longer connect. To use it again, add it again with a new enrollment code."
+	if d.ConfigLocationID != "" {
+		msg = "Its peer leaves the gateway of " + d.ConfigLocationName + " now and the config stops working. To connect that device again, make a new config."
+	}
 	c := confirmData{
 		Heading: "Remove " + d.Name + "?",
-		Message: "The device's connections end now and it can no longer connect. To use it again, add it again with a new enrollment code.",
+		Message: msg,
 		Action:  "/profile/devices/" + d.ID + "/remove", Button: "Remove device", Cancel: "/profile", Danger: true,
 	}
 	h.render(w, r, v, "confirm", c.Heading, "profile", c)

@@ -59,6 +59,9 @@ func TestScreenshots(t *testing.T) {
 			chromedp.WaitVisible(chromedp.ID("peer_disconnect_threshold_seconds-error")),
 			chromedp.ScrollIntoView(chromedp.ID("peer_disconnect_threshold_seconds")),
 		)},
+		{"edit-location-factors", append(nav("/locations/"+office+"/edit", "location-form"),
+			chromedp.ScrollIntoView(chromedp.ID("allowed_mfa_methods")),
+		)},
 		{"users", nav("/users", "users")},
 		{"audit", nav("/audit", "events")},
 		{"gateways", nav("/gateways", "gateways")},
@@ -72,6 +75,14 @@ func TestScreenshots(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("name"), "Work laptop"),
 			chromedp.Click(chromedp.CSS(`#device-form button[type="submit"]`)),
 			chromedp.WaitVisible(chromedp.ID("enrollment-code")),
+		)},
+		{"profile-configs", append(nav("/profile", "wg-configs"), chromedp.ScrollIntoView(chromedp.ID("wg-configs")))},
+		{"wgconfig-form", nav("/profile/configs/new", "config-form")},
+		{"wgconfig-made", append(nav("/profile/configs/new", "config-form"),
+			chromedp.SendKeys(chromedp.ID("name"), "Phone"),
+			chromedp.SetValue(chromedp.ID("location"), locationID(t, s, "Warehouse")),
+			chromedp.Click(chromedp.ID("config-make")),
+			chromedp.WaitVisible(chromedp.ID("config-made")),
 		)},
 		{"admins-only", nav("/overview", "problem")},
 	}
@@ -159,8 +170,21 @@ func demo(t *testing.T, s *servertest.Server) {
 			t.Fatal(err)
 		}
 	}
-	s.CreateUser("carol", "staff", "engineering")
+	carol := s.CreateUser("carol", "staff", "engineering")
 	s.CreateUser("dave")
+	// Carol's router has a standard config; the one of her tablet is
+	// suspended since Branch turned MFA on.
+	branch := s.CreateLocation(&v1.Location{Name: "Branch", Address: "10.40.0.1/24", Endpoint: "branch.example.com:51820"})
+	asCarol := service.Actor{UserID: carol.ID, Username: "carol"}
+	for _, c := range []struct{ name, loc string }{{"Router", locationID(t, s, "Warehouse")}, {"Tablet", branch.Id}} {
+		if _, err := s.Svc.CreateConfigDevice(ctx, asCarol, c.name, c.loc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	branch.MfaMode = v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL
+	if _, err := s.Admin.UpdateLocation(ctx, servertest.Req(s.AdminToken(), &v1.UpdateLocationRequest{Location: branch})); err != nil {
+		t.Fatal(err)
+	}
 	s.Clock.Advance(90 * time.Second)
 
 	// A few failed sign-ins for the audit log.

@@ -191,6 +191,8 @@ func (h *handler) routes() {
 	m.HandleFunc("POST /profile/passkeys/{id}/remove", h.user(h.removePasskey))
 	m.HandleFunc("GET /profile/devices/new", h.user(h.newDevicePage))
 	m.HandleFunc("POST /profile/devices/new", h.user(h.addDevice))
+	m.HandleFunc("GET /profile/configs/new", h.user(h.newConfigPage))
+	m.HandleFunc("POST /profile/configs/new", h.user(h.createConfig))
 	m.HandleFunc("GET /profile/devices/{id}/remove", h.user(h.removeDevicePage))
 	m.HandleFunc("POST /profile/devices/{id}/remove", h.user(h.removeDevice))
 

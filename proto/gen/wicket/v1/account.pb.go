@@ -1595,6 +1595,130 @@ func (*DeletePasskeyResponse) Descriptor() ([]byte, []int) {
 	return file_wicket_v1_account_proto_rawDescGZIP(), []int{33}
 }
 
+type CreateConfigDeviceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the device is called, "Phone"; 1 to 64 characters.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	LocationId    string `protobuf:"bytes,2,opt,name=location_id,json=locationId,proto3" json:"location_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateConfigDeviceRequest) Reset() {
+	*x = CreateConfigDeviceRequest{}
+	mi := &file_wicket_v1_account_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateConfigDeviceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateConfigDeviceRequest) ProtoMessage() {}
+
+func (x *CreateConfigDeviceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_account_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateConfigDeviceRequest.ProtoReflect.Descriptor instead.
+func (*CreateConfigDeviceRequest) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *CreateConfigDeviceRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateConfigDeviceRequest) GetLocationId() string {
+	if x != nil {
+		return x.LocationId
+	}
+	return ""
+}
+
+type CreateConfigDeviceResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Device *Device                `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	// The wg-quick configuration with the device's private key, shown once.
+	Config string `protobuf:"bytes,2,opt,name=config,proto3" json:"config,omitempty"`
+	// The configuration as a QR code for the WireGuard mobile apps.
+	QrPng []byte `protobuf:"bytes,3,opt,name=qr_png,json=qrPng,proto3" json:"qr_png,omitempty"`
+	// A file name for the configuration, "office-phone.conf".
+	FileName      string `protobuf:"bytes,4,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateConfigDeviceResponse) Reset() {
+	*x = CreateConfigDeviceResponse{}
+	mi := &file_wicket_v1_account_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateConfigDeviceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateConfigDeviceResponse) ProtoMessage() {}
+
+func (x *CreateConfigDeviceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wicket_v1_account_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateConfigDeviceResponse.ProtoReflect.Descriptor instead.
+func (*CreateConfigDeviceResponse) Descriptor() ([]byte, []int) {
+	return file_wicket_v1_account_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *CreateConfigDeviceResponse) GetDevice() *Device {
+	if x != nil {
+		return x.Device
+	}
+	return nil
+}
+
+func (x *CreateConfigDeviceResponse) GetConfig() string {
+	if x != nil {
+		return x.Config
+	}
+	return ""
+}
+
+func (x *CreateConfigDeviceResponse) GetQrPng() []byte {
+	if x != nil {
+		return x.QrPng
+	}
+	return nil
+}
+
+func (x *CreateConfigDeviceResponse) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
 var File_wicket_v1_account_proto protoreflect.FileDescriptor
 
 const file_wicket_v1_account_proto_rawDesc = "" +
@@ -1684,7 +1808,16 @@ const file_wicket_v1_account_proto_rawDesc = "" +
 	"\bpasskeys\x18\x01 \x03(\v2\x12.wicket.v1.PasskeyR\bpasskeys\"&\n" +
 	"\x14DeletePasskeyRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x17\n" +
-	"\x15DeletePasskeyResponse2\xce\v\n" +
+	"\x15DeletePasskeyResponse\"P\n" +
+	"\x19CreateConfigDeviceRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vlocation_id\x18\x02 \x01(\tR\n" +
+	"locationId\"\x93\x01\n" +
+	"\x1aCreateConfigDeviceResponse\x12)\n" +
+	"\x06device\x18\x01 \x01(\v2\x11.wicket.v1.DeviceR\x06device\x12\x16\n" +
+	"\x06config\x18\x02 \x01(\tR\x06config\x12\x15\n" +
+	"\x06qr_png\x18\x03 \x01(\fR\x05qrPng\x12\x1b\n" +
+	"\tfile_name\x18\x04 \x01(\tR\bfileName2\xb1\f\n" +
 	"\x0eAccountService\x12:\n" +
 	"\x05Login\x12\x17.wicket.v1.LoginRequest\x1a\x18.wicket.v1.LoginResponse\x12R\n" +
 	"\rSendLoginCode\x12\x1f.wicket.v1.SendLoginCodeRequest\x1a .wicket.v1.SendLoginCodeResponse\x12F\n" +
@@ -1703,7 +1836,8 @@ const file_wicket_v1_account_proto_rawDesc = "" +
 	"\x11BeginPasskeySetup\x12#.wicket.v1.BeginPasskeySetupRequest\x1a$.wicket.v1.BeginPasskeySetupResponse\x12a\n" +
 	"\x12FinishPasskeySetup\x12$.wicket.v1.FinishPasskeySetupRequest\x1a%.wicket.v1.FinishPasskeySetupResponse\x12O\n" +
 	"\fListPasskeys\x12\x1e.wicket.v1.ListPasskeysRequest\x1a\x1f.wicket.v1.ListPasskeysResponse\x12R\n" +
-	"\rDeletePasskey\x12\x1f.wicket.v1.DeletePasskeyRequest\x1a .wicket.v1.DeletePasskeyResponseB\x9d\x01\n" +
+	"\rDeletePasskey\x12\x1f.wicket.v1.DeletePasskeyRequest\x1a .wicket.v1.DeletePasskeyResponse\x12a\n" +
+	"\x12CreateConfigDevice\x12$.wicket.v1.CreateConfigDeviceRequest\x1a%.wicket.v1.CreateConfigDeviceResponseB\x9d\x01\n" +
 	"\rcom.wicket.v1B\fAccountProtoP\x01Z9github.com/wicket-vpn/wicket/proto/gen/wicket/v1;wicketv1\xa2\x02\x03WXX\xaa\x02\tWicket.V1\xca\x02\tWicket\\V1\xe2\x02\x15Wicket\\V1\\GPBMetadata\xea\x02\n" +
 	"Wicket::V1b\x06proto3"
 
@@ -1719,7 +1853,7 @@ func file_wicket_v1_account_proto_rawDescGZIP() []byte {
 	return file_wicket_v1_account_proto_rawDescData
 }
 
-var file_wicket_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_wicket_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_wicket_v1_account_proto_goTypes = []any{
 	(*LoginRequest)(nil),                  // 0: wicket.v1.LoginRequest
 	(*LoginResponse)(nil),                 // 1: wicket.v1.LoginResponse
@@ -1755,62 +1889,67 @@ var file_wicket_v1_account_proto_goTypes = []any{
 	(*ListPasskeysResponse)(nil),          // 31: wicket.v1.ListPasskeysResponse
 	(*DeletePasskeyRequest)(nil),          // 32: wicket.v1.DeletePasskeyRequest
 	(*DeletePasskeyResponse)(nil),         // 33: wicket.v1.DeletePasskeyResponse
-	(*timestamppb.Timestamp)(nil),         // 34: google.protobuf.Timestamp
-	(MfaMethod)(0),                        // 35: wicket.v1.MfaMethod
-	(*Device)(nil),                        // 36: wicket.v1.Device
+	(*CreateConfigDeviceRequest)(nil),     // 34: wicket.v1.CreateConfigDeviceRequest
+	(*CreateConfigDeviceResponse)(nil),    // 35: wicket.v1.CreateConfigDeviceResponse
+	(*timestamppb.Timestamp)(nil),         // 36: google.protobuf.Timestamp
+	(MfaMethod)(0),                        // 37: wicket.v1.MfaMethod
+	(*Device)(nil),                        // 38: wicket.v1.Device
 }
 var file_wicket_v1_account_proto_depIdxs = []int32{
-	34, // 0: wicket.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	35, // 1: wicket.v1.LoginResponse.mfa_methods:type_name -> wicket.v1.MfaMethod
-	34, // 2: wicket.v1.SendLoginCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	35, // 3: wicket.v1.GetProfileResponse.enabled_mfa_methods:type_name -> wicket.v1.MfaMethod
-	36, // 4: wicket.v1.GetProfileResponse.devices:type_name -> wicket.v1.Device
-	34, // 5: wicket.v1.BeginEmailMfaSetupResponse.expires_at:type_name -> google.protobuf.Timestamp
-	34, // 6: wicket.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	36, // 7: wicket.v1.ListDevicesResponse.devices:type_name -> wicket.v1.Device
+	36, // 0: wicket.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	37, // 1: wicket.v1.LoginResponse.mfa_methods:type_name -> wicket.v1.MfaMethod
+	36, // 2: wicket.v1.SendLoginCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	37, // 3: wicket.v1.GetProfileResponse.enabled_mfa_methods:type_name -> wicket.v1.MfaMethod
+	38, // 4: wicket.v1.GetProfileResponse.devices:type_name -> wicket.v1.Device
+	36, // 5: wicket.v1.BeginEmailMfaSetupResponse.expires_at:type_name -> google.protobuf.Timestamp
+	36, // 6: wicket.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	38, // 7: wicket.v1.ListDevicesResponse.devices:type_name -> wicket.v1.Device
 	29, // 8: wicket.v1.FinishPasskeySetupResponse.passkey:type_name -> wicket.v1.Passkey
-	34, // 9: wicket.v1.Passkey.created_at:type_name -> google.protobuf.Timestamp
-	34, // 10: wicket.v1.Passkey.last_used_at:type_name -> google.protobuf.Timestamp
+	36, // 9: wicket.v1.Passkey.created_at:type_name -> google.protobuf.Timestamp
+	36, // 10: wicket.v1.Passkey.last_used_at:type_name -> google.protobuf.Timestamp
 	29, // 11: wicket.v1.ListPasskeysResponse.passkeys:type_name -> wicket.v1.Passkey
-	0,  // 12: wicket.v1.AccountService.Login:input_type -> wicket.v1.LoginRequest
-	2,  // 13: wicket.v1.AccountService.SendLoginCode:input_type -> wicket.v1.SendLoginCodeRequest
-	4,  // 14: wicket.v1.AccountService.FinishLogin:input_type -> wicket.v1.FinishLoginRequest
-	5,  // 15: wicket.v1.AccountService.GetProfile:input_type -> wicket.v1.GetProfileRequest
-	7,  // 16: wicket.v1.AccountService.BeginTotpSetup:input_type -> wicket.v1.BeginTotpSetupRequest
-	9,  // 17: wicket.v1.AccountService.ConfirmTotpSetup:input_type -> wicket.v1.ConfirmTotpSetupRequest
-	11, // 18: wicket.v1.AccountService.DisableTotp:input_type -> wicket.v1.DisableTotpRequest
-	13, // 19: wicket.v1.AccountService.BeginEmailMfaSetup:input_type -> wicket.v1.BeginEmailMfaSetupRequest
-	15, // 20: wicket.v1.AccountService.ConfirmEmailMfaSetup:input_type -> wicket.v1.ConfirmEmailMfaSetupRequest
-	17, // 21: wicket.v1.AccountService.DisableEmailMfa:input_type -> wicket.v1.DisableEmailMfaRequest
-	19, // 22: wicket.v1.AccountService.CreateEnrollmentToken:input_type -> wicket.v1.CreateEnrollmentTokenRequest
-	21, // 23: wicket.v1.AccountService.ListDevices:input_type -> wicket.v1.ListDevicesRequest
-	23, // 24: wicket.v1.AccountService.DeleteDevice:input_type -> wicket.v1.DeleteDeviceRequest
-	25, // 25: wicket.v1.AccountService.BeginPasskeySetup:input_type -> wicket.v1.BeginPasskeySetupRequest
-	27, // 26: wicket.v1.AccountService.FinishPasskeySetup:input_type -> wicket.v1.FinishPasskeySetupRequest
-	30, // 27: wicket.v1.AccountService.ListPasskeys:input_type -> wicket.v1.ListPasskeysRequest
-	32, // 28: wicket.v1.AccountService.DeletePasskey:input_type -> wicket.v1.DeletePasskeyRequest
-	1,  // 29: wicket.v1.AccountService.Login:output_type -> wicket.v1.LoginResponse
-	3,  // 30: wicket.v1.AccountService.SendLoginCode:output_type -> wicket.v1.SendLoginCodeResponse
-	1,  // 31: wicket.v1.AccountService.FinishLogin:output_type -> wicket.v1.LoginResponse
-	6,  // 32: wicket.v1.AccountService.GetProfile:output_type -> wicket.v1.GetProfileResponse
-	8,  // 33: wicket.v1.AccountService.BeginTotpSetup:output_type -> wicket.v1.BeginTotpSetupResponse
-	10, // 34: wicket.v1.AccountService.ConfirmTotpSetup:output_type -> wicket.v1.ConfirmTotpSetupResponse
-	12, // 35: wicket.v1.AccountService.DisableTotp:output_type -> wicket.v1.DisableTotpResponse
-	14, // 36: wicket.v1.AccountService.BeginEmailMfaSetup:output_type -> wicket.v1.BeginEmailMfaSetupResponse
-	16, // 37: wicket.v1.AccountService.ConfirmEmailMfaSetup:output_type -> wicket.v1.ConfirmEmailMfaSetupResponse
-	18, // 38: wicket.v1.AccountService.DisableEmailMfa:output_type -> wicket.v1.DisableEmailMfaResponse
-	20, // 39: wicket.v1.AccountService.CreateEnrollmentToken:output_type -> wicket.v1.CreateEnrollmentTokenResponse
-	22, // 40: wicket.v1.AccountService.ListDevices:output_type -> wicket.v1.ListDevicesResponse
-	24, // 41: wicket.v1.AccountService.DeleteDevice:output_type -> wicket.v1.DeleteDeviceResponse
-	26, // 42: wicket.v1.AccountService.BeginPasskeySetup:output_type -> wicket.v1.BeginPasskeySetupResponse
-	28, // 43: wicket.v1.AccountService.FinishPasskeySetup:output_type -> wicket.v1.FinishPasskeySetupResponse
-	31, // 44: wicket.v1.AccountService.ListPasskeys:output_type -> wicket.v1.ListPasskeysResponse
-	33, // 45: wicket.v1.AccountService.DeletePasskey:output_type -> wicket.v1.DeletePasskeyResponse
-	29, // [29:46] is the sub-list for method output_type
-	12, // [12:29] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	38, // 12: wicket.v1.CreateConfigDeviceResponse.device:type_name -> wicket.v1.Device
+	0,  // 13: wicket.v1.AccountService.Login:input_type -> wicket.v1.LoginRequest
+	2,  // 14: wicket.v1.AccountService.SendLoginCode:input_type -> wicket.v1.SendLoginCodeRequest
+	4,  // 15: wicket.v1.AccountService.FinishLogin:input_type -> wicket.v1.FinishLoginRequest
+	5,  // 16: wicket.v1.AccountService.GetProfile:input_type -> wicket.v1.GetProfileRequest
+	7,  // 17: wicket.v1.AccountService.BeginTotpSetup:input_type -> wicket.v1.BeginTotpSetupRequest
+	9,  // 18: wicket.v1.AccountService.ConfirmTotpSetup:input_type -> wicket.v1.ConfirmTotpSetupRequest
+	11, // 19: wicket.v1.AccountService.DisableTotp:input_type -> wicket.v1.DisableTotpRequest
+	13, // 20: wicket.v1.AccountService.BeginEmailMfaSetup:input_type -> wicket.v1.BeginEmailMfaSetupRequest
+	15, // 21: wicket.v1.AccountService.ConfirmEmailMfaSetup:input_type -> wicket.v1.ConfirmEmailMfaSetupRequest
+	17, // 22: wicket.v1.AccountService.DisableEmailMfa:input_type -> wicket.v1.DisableEmailMfaRequest
+	19, // 23: wicket.v1.AccountService.CreateEnrollmentToken:input_type -> wicket.v1.CreateEnrollmentTokenRequest
+	21, // 24: wicket.v1.AccountService.ListDevices:input_type -> wicket.v1.ListDevicesRequest
+	23, // 25: wicket.v1.AccountService.DeleteDevice:input_type -> wicket.v1.DeleteDeviceRequest
+	25, // 26: wicket.v1.AccountService.BeginPasskeySetup:input_type -> wicket.v1.BeginPasskeySetupRequest
+	27, // 27: wicket.v1.AccountService.FinishPasskeySetup:input_type -> wicket.v1.FinishPasskeySetupRequest
+	30, // 28: wicket.v1.AccountService.ListPasskeys:input_type -> wicket.v1.ListPasskeysRequest
+	32, // 29: wicket.v1.AccountService.DeletePasskey:input_type -> wicket.v1.DeletePasskeyRequest
+	34, // 30: wicket.v1.AccountService.CreateConfigDevice:input_type -> wicket.v1.CreateConfigDeviceRequest
+	1,  // 31: wicket.v1.AccountService.Login:output_type -> wicket.v1.LoginResponse
+	3,  // 32: wicket.v1.AccountService.SendLoginCode:output_type -> wicket.v1.SendLoginCodeResponse
+	1,  // 33: wicket.v1.AccountService.FinishLogin:output_type -> wicket.v1.LoginResponse
+	6,  // 34: wicket.v1.AccountService.GetProfile:output_type -> wicket.v1.GetProfileResponse
+	8,  // 35: wicket.v1.AccountService.BeginTotpSetup:output_type -> wicket.v1.BeginTotpSetupResponse
+	10, // 36: wicket.v1.AccountService.ConfirmTotpSetup:output_type -> wicket.v1.ConfirmTotpSetupResponse
+	12, // 37: wicket.v1.AccountService.DisableTotp:output_type -> wicket.v1.DisableTotpResponse
+	14, // 38: wicket.v1.AccountService.BeginEmailMfaSetup:output_type -> wicket.v1.BeginEmailMfaSetupResponse
+	16, // 39: wicket.v1.AccountService.ConfirmEmailMfaSetup:output_type -> wicket.v1.ConfirmEmailMfaSetupResponse
+	18, // 40: wicket.v1.AccountService.DisableEmailMfa:output_type -> wicket.v1.DisableEmailMfaResponse
+	20, // 41: wicket.v1.AccountService.CreateEnrollmentToken:output_type -> wicket.v1.CreateEnrollmentTokenResponse
+	22, // 42: wicket.v1.AccountService.ListDevices:output_type -> wicket.v1.ListDevicesResponse
+	24, // 43: wicket.v1.AccountService.DeleteDevice:output_type -> wicket.v1.DeleteDeviceResponse
+	26, // 44: wicket.v1.AccountService.BeginPasskeySetup:output_type -> wicket.v1.BeginPasskeySetupResponse
+	28, // 45: wicket.v1.AccountService.FinishPasskeySetup:output_type -> wicket.v1.FinishPasskeySetupResponse
+	31, // 46: wicket.v1.AccountService.ListPasskeys:output_type -> wicket.v1.ListPasskeysResponse
+	33, // 47: wicket.v1.AccountService.DeletePasskey:output_type -> wicket.v1.DeletePasskeyResponse
+	35, // 48: wicket.v1.AccountService.CreateConfigDevice:output_type -> wicket.v1.CreateConfigDeviceResponse
+	31, // [31:49] is the sub-list for method output_type
+	13, // [13:31] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_wicket_v1_account_proto_init() }
@@ -1825,7 +1964,7 @@ func file_wicket_v1_account_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wicket_v1_account_proto_rawDesc), len(file_wicket_v1_account_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

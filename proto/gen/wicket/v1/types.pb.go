@@ -323,6 +323,9 @@ type Location struct {
 	Mtu           uint32 `protobuf:"varint,14,opt,name=mtu,proto3" json:"mtu,omitempty"`
 	// 0 means no limit.
 	MaxSessionSeconds uint32 `protobuf:"varint,15,opt,name=max_session_seconds,json=maxSessionSeconds,proto3" json:"max_session_seconds,omitempty"`
+	// The second factors the location accepts; empty means every method the
+	// server offers. MFA_METHOD_UNSPECIFIED is refused.
+	AllowedMfaMethods []MfaMethod `protobuf:"varint,40,rep,packed,name=allowed_mfa_methods,json=allowedMfaMethods,proto3,enum=wicket.v1.MfaMethod" json:"allowed_mfa_methods,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -462,6 +465,13 @@ func (x *Location) GetMaxSessionSeconds() uint32 {
 	return 0
 }
 
+func (x *Location) GetAllowedMfaMethods() []MfaMethod {
+	if x != nil {
+		return x.AllowedMfaMethods
+	}
+	return nil
+}
+
 // TunnelConfig is everything a client needs to bring a tunnel up.
 type TunnelConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -576,6 +586,9 @@ type LocationInfo struct {
 	Tunnel            *TunnelConfig `protobuf:"bytes,5,opt,name=tunnel,proto3" json:"tunnel,omitempty"`
 	ConfigVersion     uint64        `protobuf:"varint,6,opt,name=config_version,json=configVersion,proto3" json:"config_version,omitempty"`
 	MaxSessionSeconds uint32        `protobuf:"varint,7,opt,name=max_session_seconds,json=maxSessionSeconds,proto3" json:"max_session_seconds,omitempty"`
+	// The second factors the location accepts; empty means every method the
+	// server offers. A client offers those of them the user has set up.
+	AllowedMfaMethods []MfaMethod `protobuf:"varint,40,rep,packed,name=allowed_mfa_methods,json=allowedMfaMethods,proto3,enum=wicket.v1.MfaMethod" json:"allowed_mfa_methods,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -657,6 +670,13 @@ func (x *LocationInfo) GetMaxSessionSeconds() uint32 {
 		return x.MaxSessionSeconds
 	}
 	return 0
+}
+
+func (x *LocationInfo) GetAllowedMfaMethods() []MfaMethod {
+	if x != nil {
+		return x.AllowedMfaMethods
+	}
+	return nil
 }
 
 // Session is one authorized connection of a device to a location.
@@ -913,15 +933,22 @@ func (x *User) GetEnabledMfaMethods() []MfaMethod {
 
 // Device is an enrolled client of a user.
 type Device struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	PublicKey     string                 `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
-	Username      string                 `protobuf:"bytes,6,opt,name=username,proto3" json:"username,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name      string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	PublicKey string                 `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	LastSeen  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	Username  string                 `protobuf:"bytes,6,opt,name=username,proto3" json:"username,omitempty"`
+	// Set for a device made as a standard WireGuard config (CreateConfigDevice):
+	// the one location it is a static peer of.
+	ConfigLocationId   string `protobuf:"bytes,40,opt,name=config_location_id,json=configLocationId,proto3" json:"config_location_id,omitempty"`
+	ConfigLocationName string `protobuf:"bytes,41,opt,name=config_location_name,json=configLocationName,proto3" json:"config_location_name,omitempty"`
+	// Why such a device's peer is not on the gateway now (its location asks
+	// for MFA, or the user may no longer use it); empty while it is.
+	SuspendedReason string `protobuf:"bytes,42,opt,name=suspended_reason,json=suspendedReason,proto3" json:"suspended_reason,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Device) Reset() {
@@ -992,6 +1019,27 @@ func (x *Device) GetLastSeen() *timestamppb.Timestamp {
 func (x *Device) GetUsername() string {
 	if x != nil {
 		return x.Username
+	}
+	return ""
+}
+
+func (x *Device) GetConfigLocationId() string {
+	if x != nil {
+		return x.ConfigLocationId
+	}
+	return ""
+}
+
+func (x *Device) GetConfigLocationName() string {
+	if x != nil {
+		return x.ConfigLocationName
+	}
+	return ""
+}
+
+func (x *Device) GetSuspendedReason() string {
+	if x != nil {
+		return x.SuspendedReason
 	}
 	return ""
 }
@@ -1224,7 +1272,7 @@ var File_wicket_v1_types_proto protoreflect.FileDescriptor
 
 const file_wicket_v1_types_proto_rawDesc = "" +
 	"\n" +
-	"\x15wicket/v1/types.proto\x12\twicket.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa7\x04\n" +
+	"\x15wicket/v1/types.proto\x12\twicket.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x04\n" +
 	"\bLocation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -1244,7 +1292,8 @@ const file_wicket_v1_types_proto_rawDesc = "" +
 	"\x0eallowed_groups\x18\f \x03(\tR\rallowedGroups\x12%\n" +
 	"\x0econfig_version\x18\r \x01(\x04R\rconfigVersion\x12\x10\n" +
 	"\x03mtu\x18\x0e \x01(\rR\x03mtu\x12.\n" +
-	"\x13max_session_seconds\x18\x0f \x01(\rR\x11maxSessionSeconds\"\x98\x02\n" +
+	"\x13max_session_seconds\x18\x0f \x01(\rR\x11maxSessionSeconds\x12D\n" +
+	"\x13allowed_mfa_methods\x18( \x03(\x0e2\x14.wicket.v1.MfaMethodR\x11allowedMfaMethods\"\x98\x02\n" +
 	"\fTunnelConfig\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12*\n" +
 	"\x11server_public_key\x18\x02 \x01(\tR\x0fserverPublicKey\x12\x1a\n" +
@@ -1254,7 +1303,7 @@ const file_wicket_v1_types_proto_rawDesc = "" +
 	"\x03dns\x18\x05 \x03(\tR\x03dns\x12<\n" +
 	"\x1akeepalive_interval_seconds\x18\x06 \x01(\rR\x18keepaliveIntervalSeconds\x12\x10\n" +
 	"\x03mtu\x18\a \x01(\rR\x03mtu\x12#\n" +
-	"\rpreshared_key\x18\b \x01(\tR\fpresharedKey\"\xbc\x02\n" +
+	"\rpreshared_key\x18\b \x01(\tR\fpresharedKey\"\x82\x03\n" +
 	"\fLocationInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x125\n" +
@@ -1262,7 +1311,8 @@ const file_wicket_v1_types_proto_rawDesc = "" +
 	"!peer_disconnect_threshold_seconds\x18\x04 \x01(\rR\x1epeerDisconnectThresholdSeconds\x12/\n" +
 	"\x06tunnel\x18\x05 \x01(\v2\x17.wicket.v1.TunnelConfigR\x06tunnel\x12%\n" +
 	"\x0econfig_version\x18\x06 \x01(\x04R\rconfigVersion\x12.\n" +
-	"\x13max_session_seconds\x18\a \x01(\rR\x11maxSessionSeconds\"\x8a\x05\n" +
+	"\x13max_session_seconds\x18\a \x01(\rR\x11maxSessionSeconds\x12D\n" +
+	"\x13allowed_mfa_methods\x18( \x03(\x0e2\x14.wicket.v1.MfaMethodR\x11allowedMfaMethods\"\x8a\x05\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vlocation_id\x18\x02 \x01(\tR\n" +
@@ -1290,7 +1340,7 @@ const file_wicket_v1_types_proto_rawDesc = "" +
 	"\x05email\x18\x03 \x01(\tR\x05email\x12\x14\n" +
 	"\x05admin\x18\x04 \x01(\bR\x05admin\x12\x16\n" +
 	"\x06groups\x18\x05 \x03(\tR\x06groups\x12D\n" +
-	"\x13enabled_mfa_methods\x18\x06 \x03(\x0e2\x14.wicket.v1.MfaMethodR\x11enabledMfaMethods\"\xdb\x01\n" +
+	"\x13enabled_mfa_methods\x18\x06 \x03(\x0e2\x14.wicket.v1.MfaMethodR\x11enabledMfaMethods\"\xe6\x02\n" +
 	"\x06Device\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
@@ -1299,7 +1349,10 @@ const file_wicket_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x127\n" +
 	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x1a\n" +
-	"\busername\x18\x06 \x01(\tR\busername\"\xcd\x01\n" +
+	"\busername\x18\x06 \x01(\tR\busername\x12,\n" +
+	"\x12config_location_id\x18( \x01(\tR\x10configLocationId\x120\n" +
+	"\x14config_location_name\x18) \x01(\tR\x12configLocationName\x12)\n" +
+	"\x10suspended_reason\x18* \x01(\tR\x0fsuspendedReason\"\xcd\x01\n" +
 	"\n" +
 	"AuditEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
@@ -1388,25 +1441,27 @@ var file_wicket_v1_types_proto_goTypes = []any{
 }
 var file_wicket_v1_types_proto_depIdxs = []int32{
 	1,  // 0: wicket.v1.Location.mfa_mode:type_name -> wicket.v1.LocationMfaMode
-	1,  // 1: wicket.v1.LocationInfo.mfa_mode:type_name -> wicket.v1.LocationMfaMode
-	6,  // 2: wicket.v1.LocationInfo.tunnel:type_name -> wicket.v1.TunnelConfig
-	0,  // 3: wicket.v1.Session.method:type_name -> wicket.v1.MfaMethod
-	3,  // 4: wicket.v1.Session.state:type_name -> wicket.v1.SessionState
-	13, // 5: wicket.v1.Session.authorized_at:type_name -> google.protobuf.Timestamp
-	13, // 6: wicket.v1.Session.latest_handshake:type_name -> google.protobuf.Timestamp
-	13, // 7: wicket.v1.Session.ended_at:type_name -> google.protobuf.Timestamp
-	2,  // 8: wicket.v1.Session.end_reason:type_name -> wicket.v1.SessionEndReason
-	0,  // 9: wicket.v1.User.enabled_mfa_methods:type_name -> wicket.v1.MfaMethod
-	13, // 10: wicket.v1.Device.created_at:type_name -> google.protobuf.Timestamp
-	13, // 11: wicket.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
-	13, // 12: wicket.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	7,  // 13: wicket.v1.InstanceInfo.locations:type_name -> wicket.v1.LocationInfo
-	0,  // 14: wicket.v1.InstanceInfo.enabled_mfa_methods:type_name -> wicket.v1.MfaMethod
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	0,  // 1: wicket.v1.Location.allowed_mfa_methods:type_name -> wicket.v1.MfaMethod
+	1,  // 2: wicket.v1.LocationInfo.mfa_mode:type_name -> wicket.v1.LocationMfaMode
+	6,  // 3: wicket.v1.LocationInfo.tunnel:type_name -> wicket.v1.TunnelConfig
+	0,  // 4: wicket.v1.LocationInfo.allowed_mfa_methods:type_name -> wicket.v1.MfaMethod
+	0,  // 5: wicket.v1.Session.method:type_name -> wicket.v1.MfaMethod
+	3,  // 6: wicket.v1.Session.state:type_name -> wicket.v1.SessionState
+	13, // 7: wicket.v1.Session.authorized_at:type_name -> google.protobuf.Timestamp
+	13, // 8: wicket.v1.Session.latest_handshake:type_name -> google.protobuf.Timestamp
+	13, // 9: wicket.v1.Session.ended_at:type_name -> google.protobuf.Timestamp
+	2,  // 10: wicket.v1.Session.end_reason:type_name -> wicket.v1.SessionEndReason
+	0,  // 11: wicket.v1.User.enabled_mfa_methods:type_name -> wicket.v1.MfaMethod
+	13, // 12: wicket.v1.Device.created_at:type_name -> google.protobuf.Timestamp
+	13, // 13: wicket.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
+	13, // 14: wicket.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	7,  // 15: wicket.v1.InstanceInfo.locations:type_name -> wicket.v1.LocationInfo
+	0,  // 16: wicket.v1.InstanceInfo.enabled_mfa_methods:type_name -> wicket.v1.MfaMethod
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_wicket_v1_types_proto_init() }

@@ -83,6 +83,9 @@ const (
 	// AccountServiceDeletePasskeyProcedure is the fully-qualified name of the AccountService's
 	// DeletePasskey RPC.
 	AccountServiceDeletePasskeyProcedure = "/wicket.v1.AccountService/DeletePasskey"
+	// AccountServiceCreateConfigDeviceProcedure is the fully-qualified name of the AccountService's
+	// CreateConfigDevice RPC.
+	AccountServiceCreateConfigDeviceProcedure = "/wicket.v1.AccountService/CreateConfigDevice"
 )
 
 // AccountServiceClient is a client for the wicket.v1.AccountService service.
@@ -125,6 +128,12 @@ type AccountServiceClient interface {
 	ListPasskeys(context.Context, *connect.Request[v1.ListPasskeysRequest]) (*connect.Response[v1.ListPasskeysResponse], error)
 	// DeletePasskey removes one of the user's passkeys.
 	DeletePasskey(context.Context, *connect.Request[v1.DeletePasskeyRequest]) (*connect.Response[v1.DeletePasskeyResponse], error)
+	// CreateConfigDevice makes a device for a standard WireGuard app (a phone,
+	// a router) on a location without MFA: the server makes its key pair and
+	// answers the wg-quick configuration once; the private key is not kept.
+	// Refused (FailedPrecondition) for a location that asks for MFA, where a
+	// static peer would bypass the second factor.
+	CreateConfigDevice(context.Context, *connect.Request[v1.CreateConfigDeviceRequest]) (*connect.Response[v1.CreateConfigDeviceResponse], error)
 }
 
 // NewAccountServiceClient constructs a client for the wicket.v1.AccountService service. By default,
@@ -240,6 +249,12 @@ func NewAccountServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(accountServiceMethods.ByName("DeletePasskey")),
 			connect.WithClientOptions(opts...),
 		),
+		createConfigDevice: connect.NewClient[v1.CreateConfigDeviceRequest, v1.CreateConfigDeviceResponse](
+			httpClient,
+			baseURL+AccountServiceCreateConfigDeviceProcedure,
+			connect.WithSchema(accountServiceMethods.ByName("CreateConfigDevice")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -262,6 +277,7 @@ type accountServiceClient struct {
 	finishPasskeySetup    *connect.Client[v1.FinishPasskeySetupRequest, v1.FinishPasskeySetupResponse]
 	listPasskeys          *connect.Client[v1.ListPasskeysRequest, v1.ListPasskeysResponse]
 	deletePasskey         *connect.Client[v1.DeletePasskeyRequest, v1.DeletePasskeyResponse]
+	createConfigDevice    *connect.Client[v1.CreateConfigDeviceRequest, v1.CreateConfigDeviceResponse]
 }
 
 // Login calls wicket.v1.AccountService.Login.
@@ -349,6 +365,11 @@ func (c *accountServiceClient) DeletePasskey(ctx context.Context, req *connect.R
 	return c.deletePasskey.CallUnary(ctx, req)
 }
 
+// CreateConfigDevice calls wicket.v1.AccountService.CreateConfigDevice.
+func (c *accountServiceClient) CreateConfigDevice(ctx context.Context, req *connect.Request[v1.CreateConfigDeviceRequest]) (*connect.Response[v1.CreateConfigDeviceResponse], error) {
+	return c.createConfigDevice.CallUnary(ctx, req)
+}
+
 // AccountServiceHandler is an implementation of the wicket.v1.AccountService service.
 type AccountServiceHandler interface {
 	// Login checks a password. An account with a second factor gets a
@@ -389,6 +410,12 @@ type AccountServiceHandler interface {
 	ListPasskeys(context.Context, *connect.Request[v1.ListPasskeysRequest]) (*connect.Response[v1.ListPasskeysResponse], error)
 	// DeletePasskey removes one of the user's passkeys.
 	DeletePasskey(context.Context, *connect.Request[v1.DeletePasskeyRequest]) (*connect.Response[v1.DeletePasskeyResponse], error)
+	// CreateConfigDevice makes a device for a standard WireGuard app (a phone,
+	// a router) on a location without MFA: the server makes its key pair and
+	// answers the wg-quick configuration once; the private key is not kept.
+	// Refused (FailedPrecondition) for a location that asks for MFA, where a
+	// static peer would bypass the second factor.
+	CreateConfigDevice(context.Context, *connect.Request[v1.CreateConfigDeviceRequest]) (*connect.Response[v1.CreateConfigDeviceResponse], error)
 }
 
 // NewAccountServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -500,6 +527,12 @@ func NewAccountServiceHandler(svc AccountServiceHandler, opts ...connect.Handler
 		connect.WithSchema(accountServiceMethods.ByName("DeletePasskey")),
 		connect.WithHandlerOptions(opts...),
 	)
+	accountServiceCreateConfigDeviceHandler := connect.NewUnaryHandler(
+		AccountServiceCreateConfigDeviceProcedure,
+		svc.CreateConfigDevice,
+		connect.WithSchema(accountServiceMethods.ByName("CreateConfigDevice")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/wicket.v1.AccountService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AccountServiceLoginProcedure:
@@ -536,6 +569,8 @@ func NewAccountServiceHandler(svc AccountServiceHandler, opts ...connect.Handler
 			accountServiceListPasskeysHandler.ServeHTTP(w, r)
 		case AccountServiceDeletePasskeyProcedure:
 			accountServiceDeletePasskeyHandler.ServeHTTP(w, r)
+		case AccountServiceCreateConfigDeviceProcedure:
+			accountServiceCreateConfigDeviceHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -611,4 +646,8 @@ func (UnimplementedAccountServiceHandler) ListPasskeys(context.Context, *connect
 
 func (UnimplementedAccountServiceHandler) DeletePasskey(context.Context, *connect.Request[v1.DeletePasskeyRequest]) (*connect.Response[v1.DeletePasskeyResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.AccountService.DeletePasskey is not implemented"))
+}
+
+func (UnimplementedAccountServiceHandler) CreateConfigDevice(context.Context, *connect.Request[v1.CreateConfigDeviceRequest]) (*connect.Response[v1.CreateConfigDeviceResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("wicket.v1.AccountService.CreateConfigDevice is not implemented"))
 }
