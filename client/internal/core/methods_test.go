@@ -26,7 +26,7 @@ func TestOfferedMethods(t *testing.T) {
 		{"unknown to this client", both, LocationView{Name: "Office", LimitsMethods: true}, nil,
 			"Office accepts only second factors this version of Wicket does not offer; update Wicket."},
 		{"no factor yet", InstanceView{}, LocationView{Name: "Office"}, nil,
-			"Your account has no second factor yet. Set up an authenticator app or email codes in your profile first."},
+			"Your account has no second factor yet. Set up an authenticator app, email codes or a passkey in your profile first."},
 	} {
 		offer, problem := OfferedMethods(tc.inst, tc.loc)
 		if !slices.Equal(offer, tc.offer) || problem != tc.problem {

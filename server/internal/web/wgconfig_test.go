@@ -38,7 +38,7 @@ func TestBrowserEditLocationFactors(t *testing.T) {
 		}
 		return r.Msg.Location.AllowedMfaMethods
 	}
-	const totpBox, emailBox = "allowed_mfa_methods-1", "allowed_mfa_methods-2"
+	const totpBox, emailBox, passkeyBox = "allowed_mfa_methods-1", "allowed_mfa_methods-2", "allowed_mfa_methods-3"
 	edit := func() {
 		t.Helper()
 		run(t, ctx, chromedp.Navigate(s.URL+"/locations/"+office.Id+"/edit"), chromedp.WaitVisible(chromedp.ID("location-form")))
@@ -48,22 +48,22 @@ func TestBrowserEditLocationFactors(t *testing.T) {
 	run(t, ctx, chromedp.WaitVisible(chromedp.ID("location-name")))
 	edit()
 	labels := value(t, ctx, chromedp.Text(chromedp.ID("allowed_mfa_methods")))
-	if !strings.Contains(labels, "Accepted factors") || !strings.Contains(labels, "Authenticator app") || !strings.Contains(labels, "Emailed code") {
+	if !strings.Contains(labels, "Accepted factors") || !strings.Contains(labels, "Authenticator app") || !strings.Contains(labels, "Emailed code") || !strings.Contains(labels, "Passkey") {
 		t.Fatalf("the factors field reads %q", labels)
 	}
 	if inMFA := value(t, ctx, chromedp.Evaluate[string](`document.getElementById("allowed_mfa_methods").closest("fieldset.card").querySelector("legend").textContent`)); inMFA != "MFA requirement" {
 		t.Fatalf("the factors are under %q, want MFA requirement", inMFA)
 	}
-	if !checked(t, ctx, totpBox) || !checked(t, ctx, emailBox) {
+	if !checked(t, ctx, totpBox) || !checked(t, ctx, emailBox) || !checked(t, ctx, passkeyBox) {
 		t.Fatal("a location that accepts every method shows a box unticked")
 	}
 
-	run(t, ctx, chromedp.Click(chromedp.ID(emailBox)), chromedp.Click(chromedp.ID("save")), chromedp.WaitVisible(chromedp.ID("flash")))
+	run(t, ctx, chromedp.Click(chromedp.ID(emailBox)), chromedp.Click(chromedp.ID(passkeyBox)), chromedp.Click(chromedp.ID("save")), chromedp.WaitVisible(chromedp.ID("flash")))
 	if got := get(); !slices.Equal(got, []v1.MfaMethod{v1.MfaMethod_MFA_METHOD_TOTP}) {
-		t.Fatalf("after unticking email the location accepts %v", got)
+		t.Fatalf("after unticking email and passkey the location accepts %v", got)
 	}
 	edit()
-	if !checked(t, ctx, totpBox) || checked(t, ctx, emailBox) {
+	if !checked(t, ctx, totpBox) || checked(t, ctx, emailBox) || checked(t, ctx, passkeyBox) {
 		t.Fatal("the page does not show the location limited to the authenticator app")
 	}
 
@@ -78,7 +78,7 @@ func TestBrowserEditLocationFactors(t *testing.T) {
 		t.Fatalf("the refused form changed the location: %v", got)
 	}
 
-	run(t, ctx, chromedp.Click(chromedp.ID(totpBox)), chromedp.Click(chromedp.ID(emailBox)), chromedp.Click(chromedp.ID("save")), chromedp.WaitVisible(chromedp.ID("flash")))
+	run(t, ctx, chromedp.Click(chromedp.ID(totpBox)), chromedp.Click(chromedp.ID(emailBox)), chromedp.Click(chromedp.ID(passkeyBox)), chromedp.Click(chromedp.ID("save")), chromedp.WaitVisible(chromedp.ID("flash")))
 	if got := get(); len(got) != 0 {
 		t.Fatalf("with every box ticked the location accepts only %v, want every method", got)
 	}
