@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
 	"github.com/wicket-vpn/wicket/server/internal/daemon"
 	"github.com/wicket-vpn/wicket/server/internal/seal"
@@ -251,5 +253,39 @@ func TestReplicaListenerReconnects(t *testing.T) {
 	}
 	if b.Svc.Fanout().Stats().Reconnects.Load() == 0 {
 		t.Fatal("B did not count its listener's reconnection")
+	}
+}
+
+// TestReplicaWakesPasskeyWaitDecidedElsewhere: a device waits in AwaitMfa
+// on replica B while the person answers the passkey page served by A; B
+// hears of the decision from A at once, not at its next look at the store
+// (set here to an hour).
+func TestReplicaWakesPasskeyWaitDecidedElsewhere(t *testing.T) {
+	a := servertest.New(t, servertest.WithPostgres(), servertest.WithHostName("localhost"), servertest.WithApprovalPoll(time.Hour))
+	b := a.Replica()
+	ctx := servertest.Ctx(t)
+	loc := a.MFALocation("Office")
+	u := a.CreateUser("alice")
+	d := a.Enroll(u, "laptop")
+	if err := a.Store().CreatePasskey(ctx, store.Passkey{ID: "pk-1", UserID: u.ID, Name: "key", CredentialID: "AAAA", PublicKey: "AAAA", CreatedAt: a.Clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := a.Client.StartMfa(ctx, servertest.Req("", &v1.StartMfaRequest{DeviceToken: d.Token, LocationId: loc.Id, Method: v1.MfaMethod_MFA_METHOD_WEBAUTHN}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Client.AwaitMfa(ctx, servertest.Req("", &v1.AwaitMfaRequest{ChallengeToken: st.Msg.ChallengeToken}))
+		done <- err
+	}()
+	if err := a.Svc.RefusePasskey(ctx, st.Msg.ChallengeToken, "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		wantCode(t, err, connect.CodePermissionDenied, "The connection was refused on the passkey page. Connect again to start over.")
+	case <-time.After(15 * time.Second):
+		t.Fatal("the device waiting on B did not hear that A's page refused the connection")
 	}
 }

@@ -63,6 +63,10 @@ type Options struct {
 	GatewayDial gateway.DialFunc
 	// Timeouts bound connections; zero fields get the defaults.
 	Timeouts Timeouts
+	// ApprovalPoll is how often a device waiting for a passkey approval
+	// looks at the store; zero means a second. Approvals on this replica or
+	// (on PostgreSQL) another one wake it at once.
+	ApprovalPoll time.Duration
 	// Heartbeat is how often quiet watch streams carry a heartbeat; zero
 	// means api.DefaultHeartbeat.
 	Heartbeat time.Duration
@@ -118,7 +122,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	fp := tlscert.Fingerprint(cert)
 	svc, err := service.New(ctx, service.Config{
 		Store: st, Sealer: sealer, Clock: o.Clock, Log: o.Log, Mailer: o.Mailer, URL: o.URL, Fingerprint: fp,
-		InstanceName: o.InstanceName, MinThreshold: o.MinThreshold, AdminMFAOptional: o.AdminMFAOptional, RequireGateway: o.RequireGateway,
+		InstanceName: o.InstanceName, MinThreshold: o.MinThreshold, AdminMFAOptional: o.AdminMFAOptional, RequireGateway: o.RequireGateway, ApprovalPoll: o.ApprovalPoll,
 	})
 	if err != nil {
 		st.Close()

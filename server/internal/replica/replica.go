@@ -51,6 +51,7 @@ type Fanout struct {
 	done      sync.WaitGroup
 	stats     Stats
 	onRevoked func(tokenID string)
+	onDecided func(challengeHash string)
 	// ready is closed once the first listening connection is up.
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -86,6 +87,17 @@ func (f *Fanout) OnGatewayRevoked(fn func(tokenID string)) { f.onRevoked = fn }
 // GatewayRevoked tells the other replicas that a gateway token was revoked.
 func (f *Fanout) GatewayRevoked(tokenID string) {
 	f.enqueue(func(q *queue) { q.revoked = append(q.revoked, tokenID) })
+}
+
+// OnChallengeDecided has fn called when a passkey challenge was approved
+// or refused on another replica (to wake the device waiting here). Call it
+// before Start.
+func (f *Fanout) OnChallengeDecided(fn func(challengeHash string)) { f.onDecided = fn }
+
+// ChallengeDecided tells the other replicas that a passkey challenge was
+// approved or refused. It names the challenge by its stored hash.
+func (f *Fanout) ChallengeDecided(challengeHash string) {
+	f.enqueue(func(q *queue) { q.decided = append(q.decided, challengeHash) })
 }
 
 // ID names this replica in notifications; it is new at every start.
@@ -201,6 +213,10 @@ func (f *Fanout) receive(payload string) {
 		case kindRevoked:
 			if f.onRevoked != nil {
 				f.onRevoked(e.Token)
+			}
+		case kindDecided:
+			if f.onDecided != nil {
+				f.onDecided(e.Token)
 			}
 		case kindHello:
 			f.enqueue(func(q *queue) { q.announce = true })

@@ -25,6 +25,7 @@ const (
 	kindDevice   = "device"   // Device's instance changed
 	kindEnded    = "ended"    // a session of Device ended
 	kindRevoked  = "revoked"  // gateway token Token was revoked
+	kindDecided  = "decided"  // the passkey challenge of hash Token was approved or refused
 	kindHello    = "hello"    // the sender started: announce what you follow
 	kindBye      = "bye"      // the sender stops: forget what it announced
 )
@@ -74,6 +75,7 @@ type queue struct {
 	devices   map[string]bool
 	ended     []event
 	revoked   []string
+	decided   []string
 	hello     bool
 	announce  bool
 	bye       bool
@@ -147,6 +149,9 @@ func (q *queue) events() []event {
 	for _, id := range q.revoked {
 		out = append(out, event{Kind: kindRevoked, Token: id})
 	}
+	for _, h := range q.decided {
+		out = append(out, event{Kind: kindDecided, Token: h})
+	}
 	if q.bye {
 		out = append(out, event{Kind: kindBye})
 	}
@@ -187,6 +192,8 @@ func (q *queue) merge(unsent []event) {
 			q.devices[e.Device] = true
 		case kindRevoked:
 			q.revoked = append(q.revoked, e.Token)
+		case kindDecided:
+			q.decided = append(q.decided, e.Token)
 		case kindBye:
 			q.bye = true
 		}

@@ -55,6 +55,7 @@ type options struct {
 	requireGW    bool
 	replicaURLs  []string
 	hostName     string
+	approvalPoll time.Duration
 }
 
 // Option changes the harness.
@@ -121,6 +122,10 @@ func WithReplicaURLs(urls ...string) Option { return func(o *options) { o.replic
 // than its IP address: the server's URL, which passkeys take their relying
 // party from, names it. It still listens on 127.0.0.1.
 func WithHostName(name string) Option { return func(o *options) { o.hostName = name } }
+
+// WithApprovalPoll sets how often a device waiting for a passkey approval
+// looks at the store.
+func WithApprovalPoll(d time.Duration) Option { return func(o *options) { o.approvalPoll = d } }
 
 // WithHeartbeat sets how often quiet watch streams carry a heartbeat.
 func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
@@ -217,7 +222,7 @@ func (s *Server) start() {
 	}
 	d, err := daemon.Open(context.Background(), daemon.Options{
 		DataDir: s.DataDir, Database: s.Database, URL: s.URL, Clock: s.Clock, Log: log, MinThreshold: s.opts.minThreshold,
-		Mailer: mailer, InstanceName: "Test Wicket", AdminMFAOptional: s.opts.adminMFAOpt, Timeouts: s.opts.timeouts, Heartbeat: s.opts.heartbeat, RequireGateway: s.opts.requireGW,
+		Mailer: mailer, InstanceName: "Test Wicket", AdminMFAOptional: s.opts.adminMFAOpt, Timeouts: s.opts.timeouts, Heartbeat: s.opts.heartbeat, RequireGateway: s.opts.requireGW, ApprovalPoll: s.opts.approvalPoll,
 		ReplicaURLs: s.opts.replicaURLs,
 	})
 	if err != nil {

@@ -461,7 +461,7 @@ func (s *Service) ApprovePasskey(ctx context.Context, challengeToken, assertion,
 	err = s.provePasskey(ctx, a, p, assertion, func(q *store.Q, u store.User, key store.Passkey) error {
 		return s.audit(ctx, q, a, "mfa.succeeded", u.Username, fmt.Sprintf("method=webauthn location=%s device=%s passkey=%s asked_from=%s", l.Name, dev.Name, key.ID, c.RemoteAddr))
 	})
-	s.approvals.notify(c.Hash)
+	s.decided(c.Hash)
 	return err
 }
 
@@ -481,8 +481,18 @@ func (s *Service) RefusePasskey(ctx context.Context, challengeToken, remote stri
 	}
 	s.auditNow(ctx, Actor{UserID: u.ID, Username: u.Username, Remote: remote}, "mfa.refused", u.Username,
 		fmt.Sprintf("method=webauthn location=%s device=%s reason=refused_in_browser", l.Name, dev.Name))
-	s.approvals.notify(c.Hash)
+	s.decided(c.Hash)
 	return nil
+}
+
+// decided wakes the AwaitMFA calls waiting on a challenge, here and on
+// the other replicas (which would otherwise see it at their next look at
+// the store).
+func (s *Service) decided(hash string) {
+	s.approvals.notify(hash)
+	if s.fanout != nil {
+		s.fanout.ChallengeDecided(hash)
+	}
 }
 
 var errRefused = fault.New(fault.PermissionDenied, "The connection was refused on the passkey page. Connect again to start over.")

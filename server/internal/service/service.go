@@ -119,6 +119,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if s.store.Dialect() == store.Postgres {
 		s.fanout = replica.New(s.store, hub, s.Sessions, s.log.With("component", "replicas"))
 		s.fanout.OnGatewayRevoked(func(id string) { s.gateways.drop(id, errGatewayRevoked()) })
+		s.fanout.OnChallengeDecided(s.approvals.notify)
 		s.fanout.Start()
 	}
 	return s, nil
