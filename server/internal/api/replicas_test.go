@@ -279,6 +279,12 @@ func TestReplicaWakesPasskeyWaitDecidedElsewhere(t *testing.T) {
 		_, err := b.Client.AwaitMfa(ctx, servertest.Req("", &v1.AwaitMfaRequest{ChallengeToken: st.Msg.ChallengeToken}))
 		done <- err
 	}()
+	// Decided only once B waits, so that only a word from A can wake it.
+	for deadline := time.Now().Add(10 * time.Second); b.Svc.PasskeyWaits() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the device never waited on B")
+		}
+	}
 	if err := a.Svc.RefusePasskey(ctx, st.Msg.ChallengeToken, "127.0.0.1"); err != nil {
 		t.Fatal(err)
 	}

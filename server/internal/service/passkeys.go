@@ -713,3 +713,14 @@ func (s *Service) PasskeysAvailable() error {
 	_, err := s.relyingParty()
 	return err
 }
+
+// count is how many waits there are.
+func (h *approvalHub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, set := range h.waiters {
+		n += len(set)
+	}
+	return n
+}

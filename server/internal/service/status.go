@@ -64,3 +64,7 @@ func (s *Service) InstanceID() string { return s.instanceID }
 // derived from the master key, so any replica can finish a sign-in
 // another began.
 func (s *Service) SignInKey() []byte { return s.sealer.Derive("web sign-in") }
+
+// PasskeyWaits reports how many devices wait on this replica for a
+// passkey approval (AwaitMfa).
+func (s *Service) PasskeyWaits() int { return s.approvals.count() }
