@@ -6,11 +6,12 @@
 package uapi
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,8 +52,10 @@ type PeerConfig struct {
 // holds keys: it goes straight to a device and is never logged or stored.
 func (c Config) Encode() string {
 	var b strings.Builder
+	// About what a peer with a pre-shared key and an address takes.
+	b.Grow(64 + 220*len(c.Peers))
 	if !c.PrivateKey.IsZero() {
-		line(&b, "private_key", c.PrivateKey.Hex())
+		keyLine(&b, "private_key", c.PrivateKey)
 	}
 	if c.ListenPort != 0 {
 		line(&b, "listen_port", strconv.Itoa(c.ListenPort))
@@ -67,13 +70,13 @@ func (c Config) Encode() string {
 }
 
 func (p PeerConfig) encode(b *strings.Builder) {
-	line(b, "public_key", p.PublicKey.Hex())
+	keyLine(b, "public_key", p.PublicKey)
 	if p.Remove {
 		line(b, "remove", "true")
 		return
 	}
 	if !p.PresharedKey.IsZero() {
-		line(b, "preshared_key", p.PresharedKey.Hex())
+		keyLine(b, "preshared_key", p.PresharedKey)
 	}
 	if p.Endpoint.IsValid() {
 		line(b, "endpoint", p.Endpoint.String())
@@ -87,8 +90,21 @@ func (p PeerConfig) encode(b *strings.Builder) {
 		line(b, "replace_allowed_ips", "true")
 	}
 	for _, a := range p.AllowedIPs {
-		line(b, "allowed_ip", a.String())
+		var buf [64]byte
+		b.WriteString("allowed_ip=")
+		b.Write(a.AppendTo(buf[:0]))
+		b.WriteByte('\n')
 	}
+}
+
+// keyLine writes a key in hex without the string Key.Hex makes.
+func keyLine(b *strings.Builder, key string, k wgkey.Key) {
+	var buf [2 * wgkey.KeyLen]byte
+	hex.Encode(buf[:], k[:])
+	b.WriteString(key)
+	b.WriteByte('=')
+	b.Write(buf[:])
+	b.WriteByte('\n')
 }
 
 func line(b *strings.Builder, key, value string) {
@@ -124,38 +140,71 @@ type Peer struct {
 // are skipped, so a newer wireguard-go can report more; a value it cannot
 // read is an error naming the line.
 func ParseDevice(text string) (Device, error) {
+	var peers []Peer
+	d, err := EachPeer([]byte(text), func(p *Peer) error {
+		q := *p
+		q.AllowedIPs = nil
+		if len(p.AllowedIPs) > 0 {
+			q.AllowedIPs = slices.Clone(p.AllowedIPs)
+		}
+		peers = append(peers, q)
+		return nil
+	})
+	if err != nil {
+		return Device{}, err
+	}
+	d.Peers = peers
+	return d, nil
+}
+
+// EachPeer reads a "get" report like ParseDevice, but hands each peer to fn
+// as soon as it is read instead of collecting them, and reads the lines in
+// place: a device with thousands of peers is read with a few allocations.
+// The Peer fn gets, and its AllowedIPs, are reused for the next peer: fn
+// copies what it keeps. An error from fn stops the reading and is
+// returned. The Device returned has no Peers.
+func EachPeer(text []byte, fn func(*Peer) error) (Device, error) {
 	var d Device
-	var p *Peer
+	var p Peer
+	var have bool
 	var sec, nsec int64
-	// finish completes the peer being read: its handshake time comes in two
-	// lines, in either order.
-	finish := func() {
-		if p != nil && (sec != 0 || nsec != 0) {
+	// finish hands over the peer being read: its handshake time comes in
+	// two lines, in either order.
+	finish := func() error {
+		if !have {
+			return nil
+		}
+		if sec != 0 || nsec != 0 {
 			p.LatestHandshake = time.Unix(sec, nsec).UTC()
 		}
-		sec, nsec = 0, 0
+		sec, nsec, have = 0, 0, false
+		return fn(&p)
 	}
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for n := 1; sc.Scan(); n++ {
-		if sc.Text() == "" {
+	for n := 1; len(text) > 0; n++ {
+		var ln []byte
+		ln, text, _ = bytes.Cut(text, []byte{'\n'})
+		ln = bytes.TrimSuffix(ln, []byte{'\r'})
+		if len(ln) == 0 {
 			continue
 		}
-		key, value, ok := strings.Cut(sc.Text(), "=")
+		key, value, ok := bytes.Cut(ln, []byte{'='})
 		if !ok {
-			return Device{}, fmt.Errorf("WireGuard configuration line %d: %q is not key=value", n, sc.Text())
+			return Device{}, fmt.Errorf("WireGuard configuration line %d: %q is not key=value", n, ln)
 		}
 		var err error
 		switch {
-		case key == "errno":
-			if value != "0" {
+		case string(key) == "errno":
+			if string(value) != "0" {
 				return Device{}, fmt.Errorf("WireGuard configuration: the device reported error %s", value)
 			}
-		case key == "public_key":
-			finish()
-			d.Peers = append(d.Peers, Peer{})
-			p = &d.Peers[len(d.Peers)-1]
+		case string(key) == "public_key":
+			if err := finish(); err != nil {
+				return Device{}, err
+			}
+			p = Peer{AllowedIPs: p.AllowedIPs[:0]}
+			have = true
 			p.PublicKey, err = parseKey(value)
-		case p == nil:
+		case !have:
 			err = d.set(key, value)
 		default:
 			err = p.set(key, value, &sec, &nsec)
@@ -164,66 +213,102 @@ func ParseDevice(text string) (Device, error) {
 			return Device{}, fmt.Errorf("WireGuard configuration line %d (%s): %w", n, key, err)
 		}
 	}
-	finish()
-	if err := sc.Err(); err != nil {
-		return Device{}, fmt.Errorf("read WireGuard configuration: %w", err)
+	if err := finish(); err != nil {
+		return Device{}, err
 	}
 	return d, nil
 }
 
-func (d *Device) set(key, value string) error {
+func (d *Device) set(key, value []byte) error {
 	var err error
-	switch key {
+	switch string(key) {
 	case "private_key":
 		d.PrivateKey, err = parseKey(value)
 	case "listen_port":
 		var v uint64
-		v, err = strconv.ParseUint(value, 10, 16)
+		v, err = parseUint(value, 16)
 		d.ListenPort = int(v)
 	case "fwmark":
 		var v uint64
-		v, err = strconv.ParseUint(value, 10, 32)
+		v, err = parseUint(value, 32)
 		d.FirewallMark = uint32(v)
 	}
 	return err
 }
 
-func (p *Peer) set(key, value string, sec, nsec *int64) error {
+func (p *Peer) set(key, value []byte, sec, nsec *int64) error {
 	var err error
-	switch key {
+	var v uint64
+	switch string(key) {
 	case "preshared_key":
 		p.PresharedKey, err = parseKey(value)
 	case "endpoint":
-		p.Endpoint, err = netip.ParseAddrPort(value)
+		p.Endpoint, err = netip.ParseAddrPort(string(value))
 	case "last_handshake_time_sec":
-		*sec, err = strconv.ParseInt(value, 10, 64)
+		*sec, err = parseInt(value)
 	case "last_handshake_time_nsec":
-		*nsec, err = strconv.ParseInt(value, 10, 64)
+		*nsec, err = parseInt(value)
 	case "rx_bytes":
-		p.RxBytes, err = strconv.ParseUint(value, 10, 64)
+		p.RxBytes, err = parseUint(value, 64)
 	case "tx_bytes":
-		p.TxBytes, err = strconv.ParseUint(value, 10, 64)
+		p.TxBytes, err = parseUint(value, 64)
 	case "persistent_keepalive_interval":
-		var v uint64
-		v, err = strconv.ParseUint(value, 10, 16)
+		v, err = parseUint(value, 16)
 		p.PersistentKeepalive = time.Duration(v) * time.Second
 	case "allowed_ip":
 		var a netip.Prefix
-		if a, err = netip.ParsePrefix(value); err == nil {
+		if a, err = netip.ParsePrefix(string(value)); err == nil {
 			p.AllowedIPs = append(p.AllowedIPs, a)
 		}
 	}
 	return err
 }
 
+// parseInt reads a decimal number that may be negative.
+func parseInt(s []byte) (int64, error) {
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	v, err := parseUint(s, 63)
+	if neg {
+		return -int64(v), err
+	}
+	return int64(v), err
+}
+
+// parseUint reads a decimal number of at most bits bits, without the
+// allocation strconv's would cost for a byte slice.
+func parseUint(s []byte, bits int) (uint64, error) {
+	if len(s) == 0 {
+		return 0, errors.New("a number is decimal digits, not empty")
+	}
+	limit := uint64(1)<<bits - 1
+	if bits == 64 {
+		limit = ^uint64(0)
+	}
+	var v uint64
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%q is not a decimal number", s)
+		}
+		d := uint64(c - '0')
+		if v > (limit-d)/10 {
+			return 0, fmt.Errorf("%s is out of range", s)
+		}
+		v = v*10 + d
+	}
+	return v, nil
+}
+
 // parseKey reads a key in the protocol's hex. Errors never quote the
 // value: it may be a private key.
-func parseKey(s string) (wgkey.Key, error) {
+func parseKey(s []byte) (wgkey.Key, error) {
 	var k wgkey.Key
 	if len(s) != hex.EncodedLen(wgkey.KeyLen) {
 		return k, fmt.Errorf("a key is %d hex digits, not %d", hex.EncodedLen(wgkey.KeyLen), len(s))
 	}
-	if _, err := hex.Decode(k[:], []byte(s)); err != nil {
+	if _, err := hex.Decode(k[:], s); err != nil {
 		return wgkey.Key{}, errors.New("a key is hex digits only")
 	}
 	return k, nil

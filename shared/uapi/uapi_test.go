@@ -1,6 +1,7 @@
 package uapi
 
 import (
+	"errors"
 	"flag"
 	"net/netip"
 	"os"
@@ -251,5 +252,75 @@ func TestRoundTripThroughWireGuard(t *testing.T) {
 	want.Peers = []Peer{{PublicKey: key(7), AllowedIPs: prefixes("0.0.0.0/0")}}
 	if got := get(t, dev); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after replacing the peers:\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// TestEachPeer reads the golden report peer by peer: the same peers as
+// ParseDevice, handed over one at a time in a reused Peer, and an error
+// from the callback stops the reading.
+func TestEachPeer(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "gateway-get.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ParseDevice(string(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Peer
+	var seen *Peer
+	d, err := EachPeer(raw, func(p *Peer) error {
+		if seen != nil && seen != p {
+			t.Error("EachPeer handed over a new Peer instead of reusing one")
+		}
+		seen = p
+		q := *p
+		q.AllowedIPs = slices.Clone(p.AllowedIPs)
+		got = append(got, q)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.PrivateKey != want.PrivateKey || d.ListenPort != want.ListenPort || d.Peers != nil || !reflect.DeepEqual(got, want.Peers) {
+		t.Fatalf("EachPeer = %+v with peers\n%+v\nwant %+v", d, got, want)
+	}
+
+	stop := errors.New("enough")
+	calls := 0
+	if _, err := EachPeer(raw, func(*Peer) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("a callback's error: EachPeer returned %v after %d calls, want it after 1", err, calls)
+	}
+}
+
+// TestParseNumbers holds the in-place number reading to strconv's ranges.
+func TestParseNumbers(t *testing.T) {
+	peer := "public_key=" + hexOf(2) + "\n"
+	for _, tc := range []struct {
+		text string
+		ok   bool
+	}{
+		{"listen_port=65535\n", true},
+		{"listen_port=65536\n", false},
+		{"listen_port=\n", false},
+		{"listen_port=-1\n", false},
+		{"listen_port=12a\n", false},
+		{"fwmark=4294967295\n", true},
+		{"fwmark=4294967296\n", false},
+		{peer + "rx_bytes=18446744073709551615\n", true},
+		{peer + "rx_bytes=18446744073709551616\n", false},
+		{peer + "tx_bytes=99999999999999999999\n", false},
+		{peer + "last_handshake_time_sec=9223372036854775807\n", true},
+		{peer + "last_handshake_time_sec=9223372036854775808\n", false},
+		{peer + "last_handshake_time_nsec=-5\n", true},
+		{peer + "persistent_keepalive_interval=65536\n", false},
+	} {
+		if _, err := ParseDevice(tc.text); (err == nil) != tc.ok {
+			t.Errorf("ParseDevice(%q) = %v, want ok %v", tc.text, err, tc.ok)
+		}
+	}
+	d, err := ParseDevice(peer + "rx_bytes=18446744073709551615\r\ntx_bytes=7\r\nlast_handshake_time_sec=3\nlast_handshake_time_nsec=4\n")
+	if err != nil || d.Peers[0].RxBytes != 1<<64-1 || d.Peers[0].TxBytes != 7 || !d.Peers[0].LatestHandshake.Equal(time.Unix(3, 4)) {
+		t.Fatalf("ParseDevice = %+v, %v", d, err)
 	}
 }

@@ -8,11 +8,13 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -82,7 +84,15 @@ type Gateway struct {
 	dev   *device.Device
 	tun   tun.Device
 	peers peers.Set
-	sent  map[wgkey.Key]PeerStats
+	sent  map[wgkey.Key]sentStats
+	get   bytes.Buffer // the device's last report, kept for the next
+}
+
+// sentStats is what the last report said of a peer.
+type sentStats struct {
+	endpoint  netip.AddrPort
+	rx, tx    uint64
+	handshake time.Time
 }
 
 // New returns a gateway with no device; the first snapshot creates it.
@@ -97,7 +107,7 @@ func New(opts Options) *Gateway {
 	if opts.Mode == "" {
 		opts.Mode = Netstack
 	}
-	return &Gateway{opts: opts, log: opts.Log, peers: peers.Set{}, sent: map[wgkey.Key]PeerStats{}}
+	return &Gateway{opts: opts, log: opts.Log, peers: peers.Set{}, sent: map[wgkey.Key]sentStats{}}
 }
 
 // Apply makes the device match a change.
@@ -130,36 +140,13 @@ func (g *Gateway) apply(ch peers.Change) error {
 	return g.set(ch.Upserts, ch.Removes)
 }
 
-// set applies peer upserts and removals. A peer whose pre-shared key
-// changed is removed and added again, so no session keys derived from the
-// old key survive.
+// set applies peer upserts and removals in one configuration (and a
+// second for keepalives to turn off again).
 func (g *Gateway) set(ups []peers.Peer, rms []wgkey.Key) error {
 	if len(ups) == 0 && len(rms) == 0 {
 		return nil
 	}
-	var cfg, calm uapi.Config
-	for _, k := range rms {
-		cfg.Peers = append(cfg.Peers, uapi.PeerConfig{PublicKey: k, Remove: true})
-	}
-	for _, p := range ups {
-		old, had := g.peers[p.PublicKey]
-		fresh := !had
-		if had && old.PresharedKey != p.PresharedKey {
-			cfg.Peers = append(cfg.Peers, uapi.PeerConfig{PublicKey: p.PublicKey, Remove: true})
-			fresh = true
-		}
-		pc := uapi.PeerConfig{PublicKey: p.PublicKey, PresharedKey: p.PresharedKey, ReplaceAllowedIPs: true, AllowedIPs: p.AllowedIPs}
-		if fresh && p.Endpoint.IsValid() {
-			// A peer created afresh (a restarted gateway) for a client
-			// that was connected: turning a keepalive on sends one at once,
-			// which starts the handshake, so traffic resumes in about a
-			// round trip instead of after the client's own retries (5 s,
-			// then 10 s). The keepalive goes off again right after.
-			pc.Endpoint, pc.PersistentKeepalive = p.Endpoint, time.Second
-			calm.Peers = append(calm.Peers, uapi.PeerConfig{PublicKey: p.PublicKey, KeepaliveOff: true})
-		}
-		cfg.Peers = append(cfg.Peers, pc)
-	}
+	cfg, calm := batch(g.peers, ups, rms)
 	if err := g.dev.IpcSet(cfg.Encode()); err != nil {
 		return fmt.Errorf("configure WireGuard peers: %w", err)
 	}
@@ -178,6 +165,37 @@ func (g *Gateway) set(ups []peers.Peer, rms []wgkey.Key) error {
 	}
 	g.log.Debug("gateway peers changed", "upserts", len(ups), "removes", len(rms), "peers", len(g.peers))
 	return nil
+}
+
+// batch is the device configuration that takes a device holding have to
+// have plus ups minus rms, and calm, the one that turns off again the
+// keepalives cfg turns on. A peer whose pre-shared key changed is removed
+// and added again, so no session keys derived from the old key survive.
+func batch(have peers.Set, ups []peers.Peer, rms []wgkey.Key) (cfg, calm uapi.Config) {
+	cfg.Peers = make([]uapi.PeerConfig, 0, len(rms)+len(ups))
+	for _, k := range rms {
+		cfg.Peers = append(cfg.Peers, uapi.PeerConfig{PublicKey: k, Remove: true})
+	}
+	for _, p := range ups {
+		old, had := have[p.PublicKey]
+		fresh := !had
+		if had && old.PresharedKey != p.PresharedKey {
+			cfg.Peers = append(cfg.Peers, uapi.PeerConfig{PublicKey: p.PublicKey, Remove: true})
+			fresh = true
+		}
+		pc := uapi.PeerConfig{PublicKey: p.PublicKey, PresharedKey: p.PresharedKey, ReplaceAllowedIPs: true, AllowedIPs: p.AllowedIPs}
+		if fresh && p.Endpoint.IsValid() {
+			// A peer created afresh (a restarted gateway) for a client
+			// that was connected: turning a keepalive on sends one at once,
+			// which starts the handshake, so traffic resumes in about a
+			// round trip instead of after the client's own retries (5 s,
+			// then 10 s). The keepalive goes off again right after.
+			pc.Endpoint, pc.PersistentKeepalive = p.Endpoint, time.Second
+			calm.Peers = append(calm.Peers, uapi.PeerConfig{PublicKey: p.PublicKey, KeepaliveOff: true})
+		}
+		cfg.Peers = append(cfg.Peers, pc)
+	}
+	return cfg, calm
 }
 
 // recreate replaces the device for a new interface.
@@ -202,8 +220,13 @@ func (g *Gateway) recreate(iface peers.Interface) error {
 		return err
 	}
 	logger := &device.Logger{
-		Verbosef: func(format string, args ...any) { g.log.Debug(fmt.Sprintf(format, args...), "component", "wireguard") },
+		Verbosef: device.DiscardLogf,
 		Errorf:   func(format string, args ...any) { g.log.Warn(fmt.Sprintf(format, args...), "component", "wireguard") },
+	}
+	// wireguard-go logs a line per peer it creates: formatting them only
+	// to drop them costs a tenth of a large snapshot.
+	if g.log.Enabled(context.Background(), slog.LevelDebug) {
+		logger.Verbosef = func(format string, args ...any) { g.log.Debug(fmt.Sprintf(format, args...), "component", "wireguard") }
 	}
 	dev := device.NewDevice(td, conn.NewDefaultBind(), logger)
 	if err := dev.IpcSet(uapi.Config{PrivateKey: iface.PrivateKey, ListenPort: iface.ListenPort}.Encode()); err != nil {
@@ -218,7 +241,7 @@ func (g *Gateway) recreate(iface peers.Interface) error {
 	i := iface
 	g.iface = &i
 	g.peers = peers.Set{}
-	g.sent = map[wgkey.Key]PeerStats{}
+	g.sent = map[wgkey.Key]sentStats{}
 	g.log.Info("gateway interface up", "location", iface.LocationID, "address", iface.Address, "port", iface.ListenPort, "mode", g.opts.Mode)
 	return nil
 }
@@ -252,30 +275,39 @@ func (g *Gateway) Peers() []wgkey.Key {
 func (g *Gateway) Stats() ([]PeerStats, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.stats()
+	var out []PeerStats
+	err := g.eachStats(func(p *uapi.Peer) {
+		out = append(out, peerStats(p))
+	})
+	return out, err
 }
 
-func (g *Gateway) stats() ([]PeerStats, error) {
+func peerStats(p *uapi.Peer) PeerStats {
+	s := PeerStats{PublicKey: p.PublicKey, RxBytes: p.RxBytes, TxBytes: p.TxBytes, LatestHandshake: p.LatestHandshake}
+	if p.Endpoint.IsValid() {
+		s.Endpoint = p.Endpoint.String()
+	}
+	return s
+}
+
+// eachStats reads the device's report into a buffer the gateway keeps
+// and hands over each peer in it, without collecting them.
+func (g *Gateway) eachStats(fn func(*uapi.Peer)) error {
 	if g.dev == nil {
-		return nil, nil
+		return nil
 	}
-	raw, err := g.dev.IpcGet()
+	g.get.Reset()
+	if err := g.dev.IpcGetOperation(&g.get); err != nil {
+		return fmt.Errorf("read WireGuard statistics: %w", err)
+	}
+	_, err := uapi.EachPeer(g.get.Bytes(), func(p *uapi.Peer) error { fn(p); return nil })
+	if g.get.Cap() > 4*g.get.Len()+64<<10 {
+		g.get = bytes.Buffer{} // the device shrank: let the big buffer go
+	}
 	if err != nil {
-		return nil, fmt.Errorf("read WireGuard statistics: %w", err)
+		return fmt.Errorf("read WireGuard statistics: %w", err)
 	}
-	d, err := uapi.ParseDevice(raw)
-	if err != nil {
-		return nil, fmt.Errorf("read WireGuard statistics: %w", err)
-	}
-	out := make([]PeerStats, 0, len(d.Peers))
-	for _, p := range d.Peers {
-		s := PeerStats{PublicKey: p.PublicKey, RxBytes: p.RxBytes, TxBytes: p.TxBytes, LatestHandshake: p.LatestHandshake}
-		if p.Endpoint.IsValid() {
-			s.Endpoint = p.Endpoint.String()
-		}
-		out = append(out, s)
-	}
-	return out, nil
+	return nil
 }
 
 // ChangedStats returns the peers whose statistics changed since the last
@@ -283,17 +315,17 @@ func (g *Gateway) stats() ([]PeerStats, error) {
 func (g *Gateway) ChangedStats() ([]PeerStats, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	all, err := g.stats()
+	var out []PeerStats
+	err := g.eachStats(func(p *uapi.Peer) {
+		now := sentStats{endpoint: p.Endpoint, rx: p.RxBytes, tx: p.TxBytes, handshake: p.LatestHandshake}
+		if old, ok := g.sent[p.PublicKey]; ok && old == now {
+			return
+		}
+		g.sent[p.PublicKey] = now
+		out = append(out, peerStats(p))
+	})
 	if err != nil {
 		return nil, err
-	}
-	var out []PeerStats
-	for _, s := range all {
-		if old, ok := g.sent[s.PublicKey]; ok && old == s {
-			continue
-		}
-		g.sent[s.PublicKey] = s
-		out = append(out, s)
 	}
 	return out, nil
 }
