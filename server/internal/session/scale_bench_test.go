@@ -2,7 +2,10 @@ package session_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"testing"
 	"time"
@@ -10,7 +13,10 @@ import (
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
 	"github.com/wicket-vpn/wicket/server/internal/gateway/gatewaytest"
 	"github.com/wicket-vpn/wicket/server/internal/mfa"
+	"github.com/wicket-vpn/wicket/server/internal/seal"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
+	"github.com/wicket-vpn/wicket/server/internal/session"
+	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
 // BenchmarkPeerChangeAt100k measures what one new session costs at an MFA
@@ -29,8 +35,15 @@ func BenchmarkPeerChangeAt100k(b *testing.B) {
 
 func benchmarkPeerChange(b *testing.B, size int) {
 	f := newFixture(b)
+	// A location of its own, with room for every session's address.
+	l := f.s.CreateLocation(&v1.Location{Name: "Campus", Address: "10.128.0.1/12", MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL, PeerDisconnectThresholdSeconds: 300})
+	loc, err := f.st.LocationByID(context.Background(), l.Id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.loc = loc
 	if size > 0 {
-		f.addSessions(b, size, false)
+		addPeerSessions(b, f, size)
 	}
 	u := f.s.CreateUser("bob")
 	f.s.EnableTOTP(u)
@@ -45,8 +58,11 @@ func benchmarkPeerChange(b *testing.B, size int) {
 	defer sub.Close()
 	t0 := time.Now()
 	snap, err := sub.Next(ctx)
-	if err != nil || !snap.Snapshot || len(snap.Peers) != size {
-		b.Fatalf("first change: %d peers, snapshot %v, %v", len(snap.Peers), snap.Snapshot, err)
+	if err == nil && len(snap.Peers) != size {
+		err = fmt.Errorf("the snapshot holds %d peers, want %d", len(snap.Peers), size)
+	}
+	if err != nil || !snap.Snapshot {
+		b.Fatalf("first change: snapshot %v, %v", snap.Snapshot, err)
 	}
 	snapshotTook := time.Since(t0)
 	runtime.GC()
@@ -90,5 +106,47 @@ func benchmarkPeerChange(b *testing.B, size int) {
 	b.ReportMetric(float64(snapshotTook.Milliseconds()), "snapshot-ms")
 	if size > 0 {
 		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(size), "heap-B/session")
+	}
+}
+
+// addPeerSessions gives the fixture's location n active sessions that are
+// peers as FinishMfa makes them: a device, its address at the location,
+// and the session's pre-shared key sealed under the server's master key.
+func addPeerSessions(b *testing.B, f *fixture, n int) {
+	b.Helper()
+	sealer, err := seal.LoadOrCreate(f.s.DataDir, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	base := netip.MustParseAddr("10.128.0.2").As4()
+	err = f.st.InTx(ctx, func(q *store.Q) error {
+		for i := range n {
+			var raw [32]byte
+			rand.Read(raw[:])
+			key := base64.StdEncoding.EncodeToString(raw[:])
+			dev := store.Device{ID: fmt.Sprintf("peer-dev-%07d", i), UserID: f.user, Name: "device", PublicKey: key,
+				TokenHash: fmt.Sprintf("peer-token-%07d", i), CreatedAt: f.now.Add(-24 * time.Hour), LastSeen: f.now}
+			if err := q.CreateDevice(ctx, dev); err != nil {
+				return err
+			}
+			v := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
+			v += uint32(i)
+			addr := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+			if err := q.AssignAddress(ctx, f.loc.ID, netip.PrefixFrom(addr, 32).String(), dev.ID, false, f.now); err != nil {
+				return err
+			}
+			id := fmt.Sprintf("peer-sess-%07d", i)
+			rand.Read(raw[:])
+			sess := store.Session{ID: id, LocationID: f.loc.ID, DeviceID: dev.ID, UserID: f.user, Method: 1, State: store.StateConnected,
+				PresharedKey: session.SealString(sealer, raw[:], session.PSKAAD(id)), AuthorizedAt: f.now, LatestHandshake: f.now, Endpoint: "192.0.2.1:51820"}
+			if err := q.CreateSession(ctx, sess); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
 }
