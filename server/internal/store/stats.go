@@ -31,22 +31,33 @@ const statsSet = `latest_handshake = CASE WHEN v.hs > sessions.latest_handshake 
 
 const stateConnected = "2" // StateConnected, in SQL
 
-// statsWhere ties each reported key, through its device, to the active
-// session of the location ($1).
-const statsWhere = ` WHERE sessions.location_id = $1 AND sessions.ended_at = 0 AND sessions.device_id = v.device_id`
-
 // On SQLite the report is one JSON array of [key, handshake, rx, tx,
 // endpoint] arrays, so that the statement is the same for every report
-// and stays prepared.
-const recordStatsSQLite = `UPDATE sessions SET ` + statsSet + `
-	FROM (SELECT d.id AS device_id, j.value->>1 AS hs, j.value->>2 AS rx, j.value->>3 AS tx, j.value->>4 AS ep
-		FROM json_each($3) AS j CROSS JOIN devices AS d WHERE d.public_key = j.value->>0) AS v` + statsWhere
+// and stays prepared. The subquery finds each session from its key (left
+// to itself, SQLite's planner would walk all the location's active
+// sessions and look each up in the report).
+const recordStatsSQLite = `WITH v AS MATERIALIZED (SELECT s.rowid AS rid, j.value->>1 AS hs, j.value->>2 AS rx, j.value->>3 AS tx, j.value->>4 AS ep
+		FROM json_each($3) AS j CROSS JOIN devices AS d CROSS JOIN sessions AS s
+		WHERE d.public_key = j.value->>0 AND s.location_id = $1 AND s.device_id = d.id AND s.ended_at = 0)
+	UPDATE sessions SET ` + statsSet + ` FROM v WHERE sessions.rowid = v.rid`
 
-// On PostgreSQL the report is five arrays of equal length.
+// On PostgreSQL the report is five arrays of equal length. The lateral
+// subqueries find each session from its key, one index lookup after the
+// other, whatever the planner believes of the tables' sizes.
 const recordStatsPostgres = `UPDATE sessions SET ` + statsSet + `
-	FROM (SELECT d.id AS device_id, r.hs, r.rx, r.tx, r.ep
+	FROM (SELECT s.id AS sid, r.hs, r.rx, r.tx, r.ep
 		FROM unnest($3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[]) AS r(k, hs, rx, tx, ep)
-		JOIN devices AS d ON d.public_key = r.k) AS v` + statsWhere
+		CROSS JOIN LATERAL (SELECT d.id FROM devices AS d WHERE d.public_key = r.k LIMIT 1) AS d
+		CROSS JOIN LATERAL (SELECT s.id FROM sessions AS s WHERE s.location_id = $1 AND s.device_id = d.id AND s.ended_at = 0 LIMIT 1) AS s) AS v
+	WHERE sessions.id = v.sid AND sessions.ended_at = 0`
+
+// Analyze refreshes the engine's statistics about the tables, which its
+// planner goes by; after a bulk import, before the statistics catch up,
+// it may choose badly.
+func (s *Store) Analyze(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, "ANALYZE")
+	return unavailable(err)
+}
 
 // RecordStatsBatch stores, in one statement, what a gateway reported at
 // now about many peers: each active session of the location whose

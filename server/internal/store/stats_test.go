@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -177,4 +178,31 @@ func TestRecordStatsBatchEscapesJSON(t *testing.T) {
 			t.Fatalf("session = %+v", got)
 		}
 	})
+}
+
+// TestRecordStatsBatchFindsSessionsByKey: SQLite reads the report first
+// and finds each session through its key; a plan that walks the
+// location's sessions instead costs a scan of 100,000 rows per peer at a
+// large location.
+func TestRecordStatsBatchFindsSessionsByKey(t *testing.T) {
+	s := openTest(t, t.TempDir()+"/wicket.db")
+	rows, err := s.db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+recordStatsSQLite, "l", 1, "[]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	for _, step := range plan {
+		if strings.HasPrefix(step, "SCAN sessions") || strings.HasPrefix(step, "SCAN s ") || strings.Contains(step, "sessions_location_active") {
+			t.Fatalf("the plan walks the sessions:\n%s", strings.Join(plan, "\n"))
+		}
+	}
 }
