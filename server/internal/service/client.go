@@ -554,19 +554,6 @@ type PeerStat struct {
 	LatestHandshake time.Time
 }
 
-// ReportStats records a gateway's peer statistics on the active sessions.
-func (s *Service) ReportStats(ctx context.Context, l Location, stats []PeerStat) error {
-	now := s.clock.Now()
-	return s.store.InTx(ctx, func(q *store.Q) error {
-		for _, st := range stats {
-			if _, err := q.RecordStats(ctx, l.ID, st.PublicKey, st.LatestHandshake, st.RxBytes, st.TxBytes, st.Endpoint, now); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
 // gatewayOnline refuses a new session on a location no gateway follows,
 // when the server is set to require one (wicketd serve: the embedded
 // gateway or standalone ones).

@@ -8,6 +8,7 @@ import (
 
 	v1 "github.com/wicket-vpn/wicket/proto/gen/wicket/v1"
 	"github.com/wicket-vpn/wicket/server/internal/servertest"
+	"github.com/wicket-vpn/wicket/server/internal/store"
 )
 
 // TestTrafficKeepsSessionWithoutHandshakes is the busy tunnel ended as
@@ -96,5 +97,80 @@ func TestTrafficKeepsSessionWithoutHandshakes(t *testing.T) {
 	sess, err := s.Store().SessionByID(ctx, fin.Msg.SessionId)
 	if err != nil || sess.EndReason != 1 {
 		t.Fatalf("session = %+v, %v", sess, err)
+	}
+}
+
+// TestReportOnOneReplicaKeepsSessionOnAnother: a gateway reports to
+// replica A while replica B sweeps. The traffic A hears keeps the session
+// on B past the threshold, with the handshake never renewed; once the
+// client is silent, B ends it after the threshold.
+func TestReportOnOneReplicaKeepsSessionOnAnother(t *testing.T) {
+	a := servertest.New(t, servertest.WithPostgres())
+	b := a.Replica()
+	ctx := servertest.Ctx(t)
+	const threshold = 8 * time.Second
+	const statsInterval = 2 * time.Second
+	l := a.CreateLocation(&v1.Location{Name: "Office", MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL, PeerDisconnectThresholdSeconds: uint32(threshold / time.Second)})
+	u := a.CreateUser("alice")
+	a.EnableTOTP(u)
+	d := a.Enroll(u, "laptop")
+	gt, err := a.Admin.CreateGatewayToken(ctx, servertest.Req(a.AdminToken(), &v1.CreateGatewayTokenRequest{LocationId: l.Id}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Clock.Advance(30 * time.Second)
+	st, err := a.Client.StartMfa(ctx, servertest.Req("", &v1.StartMfaRequest{DeviceToken: d.Token, LocationId: l.Id, Method: v1.MfaMethod_MFA_METHOD_TOTP}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fin, err := a.Client.FinishMfa(ctx, servertest.Req("", &v1.FinishMfaRequest{ChallengeToken: st.Msg.ChallengeToken, Code: a.TOTPCode(u.TOTPSecret)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	handshake := a.Clock.Now()
+	var rx uint64
+	report := func(grow bool) {
+		t.Helper()
+		if grow {
+			rx += 1500
+		}
+		if _, err := a.Gateway.ReportStats(ctx, servertest.Req("", &v1.ReportStatsRequest{GatewayToken: gt.Msg.GatewayToken, Stats: []*v1.PeerStats{{
+			PublicKey: d.PublicKey, Endpoint: "127.0.0.1:40000", RxBytes: rx, TxBytes: rx, LatestHandshake: timestamppb.New(handshake),
+		}}})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sweepOnB := func() bool {
+		t.Helper()
+		if _, err := b.Svc.Sessions.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sess, err := b.Store().SessionByID(ctx, fin.Msg.SessionId)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sess.Active()
+	}
+	for elapsed := time.Duration(0); elapsed < 3*threshold; elapsed += statsInterval {
+		report(true)
+		a.Clock.Advance(statsInterval)
+		if !sweepOnB() {
+			t.Fatalf("B ended a tunnel in use after %s: the activity reported to A did not reach it", elapsed+statsInterval)
+		}
+	}
+	sess, err := b.Store().SessionByID(ctx, fin.Msg.SessionId)
+	if err != nil || sess.State != store.StateConnected || sess.RxBytes != rx || !sess.LatestHandshake.Equal(handshake.Truncate(time.Millisecond)) {
+		t.Fatalf("B reads the session as %+v, %v", sess, err)
+	}
+	quiet := a.Clock.Now().Add(-statsInterval) // the last report with traffic
+	for sweepOnB() {
+		report(false)
+		a.Clock.Advance(statsInterval)
+		if a.Clock.Now().Sub(quiet) > threshold+2*statsInterval {
+			t.Fatalf("a silent client still has its session %s after its last traffic", a.Clock.Now().Sub(quiet))
+		}
+	}
+	if gone := a.Clock.Now().Sub(quiet); gone <= threshold {
+		t.Fatalf("B ended the session %s after the last traffic, within the %s threshold", gone, threshold)
 	}
 }
