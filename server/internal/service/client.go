@@ -466,13 +466,19 @@ func (s *Service) FinishMFA(ctx context.Context, challengeToken, code, remote st
 	if err != nil {
 		return Opened{}, err
 	}
+	return s.opened(ctx, l, d, addr, sess, replaced, psk), nil
+}
+
+// opened announces a session a second factor opened, lets the gateways
+// take its peer, and answers it with its tunnel.
+func (s *Service) opened(ctx context.Context, l store.Location, d Client, addr string, sess store.Session, replaced *session.Ended, psk wgkey.Key) Opened {
 	s.Sessions.Announce(replaced)
 	// The new session's peer, read again by the gateways as that one
 	// device's (the replaced session was the same device's).
 	s.waitGateways(ctx, l.ID, s.Sessions.PublishDevices(l.ID, d.ID))
 	t := tunnelOf(l, addr)
 	t.PresharedKey = psk.String()
-	return Opened{Session: sessionOf(sess), Tunnel: t, ExpiresAt: expiry(l, sess)}, nil
+	return Opened{Session: sessionOf(sess), Tunnel: t, ExpiresAt: expiry(l, sess)}
 }
 
 // Disconnect ends a session of the device.

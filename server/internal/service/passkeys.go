@@ -593,11 +593,7 @@ func (s *Service) openApproved(ctx context.Context, c store.Challenge, remote st
 	if err != nil {
 		return Opened{}, err
 	}
-	s.Sessions.Announce(replaced)
-	s.waitGateways(ctx, l.ID, s.Sessions.PublishDevices(l.ID, d.ID))
-	t := tunnelOf(l, addr)
-	t.PresharedKey = psk.String()
-	return Opened{Session: sessionOf(sess), Tunnel: t, ExpiresAt: expiry(l, sess)}, nil
+	return s.opened(ctx, l, d, addr, sess, replaced, psk), nil
 }
 
 // SignInPasskeyOptions returns the options for navigator.credentials.get
