@@ -50,10 +50,10 @@ func (s *Service) relyingParty() (*passkey.RP, error) {
 		}
 	})
 	if errors.Is(s.rpErr, passkey.ErrNoHostName) {
-		return nil, fault.New(fault.FailedPrecondition, "Passkeys are unavailable: the server's address %s is an IP address, and browsers bind passkeys to a host name. Ask your admin to serve Wicket under a host name (wicketd serve --url).", s.cfg.URL)
+		return nil, fault.New(fault.FailedPrecondition, "Passkeys are unavailable: the server's address %s is an IP address, and browsers bind passkeys to a host name. Ask your admin to serve Wicket under a host name (wicketd serve --public-url).", s.cfg.URL)
 	}
 	if s.rpErr != nil {
-		return nil, fault.New(fault.FailedPrecondition, "Passkeys are unavailable: the server's address %q is not a URL passkeys can use. Ask your admin to check wicketd serve --url.", s.cfg.URL)
+		return nil, fault.New(fault.FailedPrecondition, "Passkeys are unavailable: the server's address %q is not a URL passkeys can use. Ask your admin to check wicketd serve --public-url.", s.cfg.URL)
 	}
 	return s.rp, nil
 }
