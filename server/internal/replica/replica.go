@@ -52,15 +52,12 @@ type Fanout struct {
 	stats     Stats
 	onRevoked func(tokenID string)
 	onDecided func(challengeHash string)
-	// ready is closed once the first listening connection is up.
-	ready     chan struct{}
-	readyOnce sync.Once
 }
 
 // Stats count a Fanout's traffic, for metrics.
 type Stats struct {
-	Sent, Received, Events, Reconnects, SendErrors atomic.Uint64
-	delay                                          atomic.Pointer[func(time.Duration)]
+	Sent, Received, Reconnects, SendErrors atomic.Uint64
+	delay                                  atomic.Pointer[func(time.Duration)]
 }
 
 // ObserveDelay has fn told how long each notification from another
@@ -74,7 +71,7 @@ func New(st *store.Store, hub *notify.Hub, mgr *session.Manager, log *slog.Logge
 	if _, err := rand.Read(b); err != nil {
 		panic(err)
 	}
-	f := &Fanout{id: hex.EncodeToString(b), st: st, hub: hub, mgr: mgr, log: log, wake: make(chan struct{}, 1), q: newQueue(), ready: make(chan struct{})}
+	f := &Fanout{id: hex.EncodeToString(b), st: st, hub: hub, mgr: mgr, log: log, wake: make(chan struct{}, 1), q: newQueue()}
 	hub.SetRelay(f)
 	mgr.SetRelay(f)
 	return f
@@ -100,9 +97,6 @@ func (f *Fanout) ChallengeDecided(challengeHash string) {
 	f.enqueue(func(q *queue) { q.decided = append(q.decided, challengeHash) })
 }
 
-// ID names this replica in notifications; it is new at every start.
-func (f *Fanout) ID() string { return f.id }
-
 // Stats are the Fanout's counters.
 func (f *Fanout) Stats() *Stats { return &f.stats }
 
@@ -115,9 +109,6 @@ func (f *Fanout) Start() {
 	go func() { defer f.done.Done(); f.send(ctx) }()
 	go func() { defer f.done.Done(); f.announce(ctx) }()
 }
-
-// Ready is closed once the replica listens to the others.
-func (f *Fanout) Ready() <-chan struct{} { return f.ready }
 
 // Close says goodbye to the other replicas, sends what is still queued
 // and stops.
@@ -158,7 +149,6 @@ func (f *Fanout) listen(ctx context.Context) {
 			f.hub.InstanceChangedHere("")
 		}
 		first = false
-		f.readyOnce.Do(func() { close(f.ready) })
 		f.enqueue(func(q *queue) { q.hello, q.announce = true, true })
 		for {
 			payload, err := l.Next(ctx)
@@ -188,7 +178,6 @@ func (f *Fanout) receive(payload string) {
 		(*fn)(time.Since(time.UnixMicro(m.At)))
 	}
 	for _, e := range m.Events {
-		f.stats.Events.Add(1)
 		switch e.Kind {
 		case kindPeers:
 			var devices []string
