@@ -20,9 +20,16 @@ const MaxBodyBytes = MaxMessageBytes + 4<<10
 // limits are the handler options that bound what a request can make the
 // server read: connect refuses a larger message with ResourceExhausted, and
 // gzip is decompressed by boundedGzip.
+// compressMinBytes is the size from which answers are compressed.
+const compressMinBytes = 1024
+
 func limits() []connect.HandlerOption {
 	return []connect.HandlerOption{
 		connect.WithReadMaxBytes(MaxMessageBytes),
+		// A small answer (a challenge, a session's tunnel) fits in one
+		// packet either way; compressing it cost more CPU than the rest of
+		// its HTTP/2 round trip.
+		connect.WithCompressMinBytes(compressMinBytes),
 		// Drop connect's own gzip first so the name is offered once.
 		connect.WithCompression("gzip", nil, nil),
 		connect.WithCompression("gzip",

@@ -65,6 +65,8 @@ type Store struct {
 	// pgConfig is the PostgreSQL connection's configuration, for the
 	// connections that listen for other replicas' notifications.
 	pgConfig *pgx.ConnConfig
+	// commits runs InTx's transactions on SQLite.
+	commits *committer
 }
 
 // OpenSQLite opens (creating when needed) the SQLite database at path in WAL
@@ -79,7 +81,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	if err := privateFile(path, true); err != nil {
 		return nil, err
 	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)&_txlock=immediate"
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -156,12 +158,16 @@ func open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 	// per connection itself.
 	if d == SQLite {
 		s.Q.cache = &stmtCache{db: db, m: map[string]*sql.Stmt{}, want: map[string]bool{}}
+		s.commits = newCommitter(db, s.Q.cache)
 	}
 	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.commits != nil {
+		s.commits.close()
+	}
 	if s.Q.cache != nil {
 		s.Q.cache.close()
 	}
@@ -171,8 +177,14 @@ func (s *Store) Close() error {
 // Dialect reports the engine.
 func (s *Store) Dialect() Dialect { return s.dialect }
 
-// InTx runs fn in one transaction, committing when it returns nil.
+// InTx runs fn in one transaction, committing when it returns nil. fn may
+// run on another goroutine and, on SQLite, share its commit with other
+// calls' transactions (see committer); InTx returns once the commit is
+// done.
 func (s *Store) InTx(ctx context.Context, fn func(q *Q) error) error {
+	if s.commits != nil {
+		return s.commits.inTx(ctx, fn)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return unavailable(fmt.Errorf("begin transaction: %w", err))

@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// holdCommitter starts a transaction that writes key "first" and waits;
+// the returned function lets it finish.
+func holdCommitter(t *testing.T, s *Store) (release func() error) {
+	t.Helper()
+	started, done := make(chan struct{}), make(chan error, 1)
+	hold := make(chan struct{})
+	go func() {
+		done <- s.InTx(context.Background(), func(q *Q) error {
+			if err := q.SetMeta(context.Background(), "first", "1"); err != nil {
+				return err
+			}
+			close(started)
+			<-hold
+			return nil
+		})
+	}()
+	<-started
+	return func() error {
+		close(hold)
+		return <-done
+	}
+}
+
+// waitQueued returns once n transactions wait for the committer.
+func waitQueued(s *Store, n int) {
+	for len(s.commits.queue) < n {
+		runtime.Gosched()
+	}
+}
+
+// TestGroupedTransactionsSucceedOrFailAlone: transactions that queue while
+// another runs share its commit, and each still keeps or loses its own
+// changes: a refused one (its function's error) and one that panics leave
+// nothing behind, the others are all kept, and the panic reaches its own
+// caller only.
+func TestGroupedTransactionsSucceedOrFailAlone(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "wicket.db"))
+	release := holdCommitter(t, s)
+	commits0, txs0 := s.Commits()
+
+	const n = 12
+	errRefused := errors.New("refused")
+	results := make([]error, n)
+	panics := make([]any, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { panics[i] = recover() }()
+			results[i] = s.InTx(ctx, func(q *Q) error {
+				if err := q.SetMeta(ctx, fmt.Sprintf("key%d", i), "written"); err != nil {
+					return err
+				}
+				switch i % 3 {
+				case 0:
+					return errRefused
+				case 1:
+					panic(fmt.Sprintf("panic %d", i))
+				}
+				return nil
+			})
+		}()
+	}
+	waitQueued(s, n)
+	if err := release(); err != nil {
+		t.Fatalf("the first transaction: %v", err)
+	}
+	wg.Wait()
+
+	kept := 0
+	for i := range n {
+		v, err := s.Meta(ctx, fmt.Sprintf("key%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch i % 3 {
+		case 0:
+			if !errors.Is(results[i], errRefused) || v != "" {
+				t.Errorf("refused transaction %d: error %v, its write %q; want its error and nothing written", i, results[i], v)
+			}
+		case 1:
+			if panics[i] != fmt.Sprintf("panic %d", i) || v != "" {
+				t.Errorf("panicking transaction %d: caller recovered %v, its write %q; want its own panic and nothing written", i, panics[i], v)
+			}
+		default:
+			kept++
+			if results[i] != nil || panics[i] != nil || v != "written" {
+				t.Errorf("transaction %d: error %v, panic %v, its write %q; want it kept", i, results[i], panics[i], v)
+			}
+		}
+	}
+	if v, _ := s.Meta(ctx, "first"); v != "1" {
+		t.Errorf("the first transaction's write = %q, want kept", v)
+	}
+	commits, txs := s.Commits()
+	if commits-commits0 != 1 || txs-txs0 != int64(1+kept) {
+		t.Errorf("%d commits held %d transactions; want 1 commit holding the first and the %d that succeeded", commits-commits0, txs-txs0, kept)
+	}
+}
+
+// TestQueuedTransactionWhoseCallerGaveUp: a transaction whose context ends
+// while it waits its turn does not run, and its caller hears why.
+func TestQueuedTransactionWhoseCallerGaveUp(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "wicket.db"))
+	release := holdCommitter(t, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := false
+	done := make(chan error, 1)
+	go func() {
+		done <- s.InTx(ctx, func(q *Q) error {
+			ran = true
+			return q.SetMeta(ctx, "late", "1")
+		})
+	}()
+	waitQueued(s, 1)
+	cancel()
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, context.Canceled) || ran {
+		t.Errorf("InTx = %v, ran %v; want context.Canceled without running", err, ran)
+	}
+	if v, _ := s.Meta(context.Background(), "late"); v != "" {
+		t.Errorf("the abandoned transaction wrote %q", v)
+	}
+}
+
+// TestTransactionAfterClose is refused with words, not a hang.
+func TestTransactionAfterClose(t *testing.T) {
+	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "wicket.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	err = s.InTx(context.Background(), func(q *Q) error { return nil })
+	if !errors.Is(err, errStoreClosed) {
+		t.Errorf("InTx after Close = %v, want %v", err, errStoreClosed)
+	}
+}
