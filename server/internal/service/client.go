@@ -221,14 +221,17 @@ func (s *Service) usableLocation(ctx context.Context, d Client, locationID strin
 	if locationID == "" {
 		return store.Location{}, "", fault.New(fault.Invalid, "location_id: required")
 	}
-	l, err := s.store.LocationByID(ctx, locationID)
+	l, addr, err := s.store.LocationAndAddress(ctx, locationID, d.ID)
 	if err != nil {
 		return l, "", notFound("location", err)
 	}
 	if !session.Allowed(l, d.User.Groups) {
 		return l, "", fault.New(fault.PermissionDenied, "You may not use %s; ask your admin to add you to one of its groups (%s).", l.Name, strings.Join(l.AllowedGroups, ", "))
 	}
-	addr, err := ipam.AddressFor(ctx, s.store.Q, l, d.ID, s.clock.Now())
+	if addr != "" {
+		return l, addr, nil
+	}
+	addr, err = ipam.AddressFor(ctx, s.store.Q, l, d.ID, s.clock.Now())
 	if errors.Is(err, ipam.ErrPoolFull) {
 		return l, "", fault.New(fault.Exhausted, "%s has no free tunnel address left; ask your admin to widen its address range or remove unused devices.", l.Name)
 	}

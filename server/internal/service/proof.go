@@ -148,8 +148,13 @@ func (s *Service) prove(ctx context.Context, a Actor, p proof, code string, then
 				return nil
 			}
 		}
-		if err := q.ClearMFAFailures(ctx, u.ID); err != nil {
-			return err
+		// A success forgets the wrong codes that count; with none in the
+		// window there is nothing to forget (older ones count for nothing
+		// and are cleaned up with the expired records).
+		if len(fails) > 0 {
+			if err := q.ClearMFAFailures(ctx, u.ID); err != nil {
+				return err
+			}
 		}
 		if then != nil {
 			return then(q, u, method)

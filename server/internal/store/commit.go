@@ -31,6 +31,8 @@ type committer struct {
 	exited chan struct{}
 	// groups and grouped count commits and the transactions they held.
 	groups, grouped atomic.Int64
+	// checkpoints, when set, is woken every checkpointEvery commits.
+	checkpoints *checkpointer
 }
 
 // txRequest is one InTx call waiting for its turn and its commit.
@@ -109,8 +111,13 @@ func (c *committer) run() {
 }
 
 // group runs first and whatever queues behind it, up to maxGroup, in one
-// transaction, and answers each.
+// transaction, and answers each. first needs no savepoint: when it fails,
+// the transaction holds nothing else and is rolled back.
 func (c *committer) group(first *txRequest) {
+	if err := first.ctx.Err(); err != nil {
+		first.answer <- txAnswer{err: err}
+		return
+	}
 	// The transaction outlives any one caller's context; each caller's
 	// own statements still run under its context.
 	tx, err := c.db.BeginTx(context.Background(), nil)
@@ -118,37 +125,35 @@ func (c *committer) group(first *txRequest) {
 		first.answer <- txAnswer{err: unavailable(fmt.Errorf("begin transaction: %w", err))}
 		return
 	}
-	var ok []*txRequest // ran without error: answered after the commit
-	broken := error(nil)
-	r := first
-	for n := 0; ; n++ {
-		if keep, err := c.one(tx, r); err != nil {
-			// The transaction itself is gone (SQLite undid it after an
-			// I/O error, a full disk…): the ones before fail with it.
-			broken = err
-			break
-		} else if keep {
-			ok = append(ok, r)
-		}
-		if n+1 == maxGroup {
-			break
-		}
+	q := &Q{x: tx, tx: tx, cache: c.cache, serial: true}
+	if fnErr, panicked := call(q, first.fn); fnErr != nil || panicked != nil {
+		tx.Rollback()
+		first.answer <- txAnswer{err: unavailable(fnErr), panicked: panicked}
+		return
+	}
+	ok := []*txRequest{first} // answered after the commit
+	var broken error
+	for len(ok) < maxGroup && broken == nil {
+		var r *txRequest
 		select {
 		case r = <-c.queue:
-			continue
 		default:
 		}
-		break
+		if r == nil {
+			break
+		}
+		var keep bool
+		// broken: the transaction itself is gone (SQLite undid it after
+		// an I/O error, a full disk…), and the ones before fail with it.
+		if keep, broken = c.one(q, r); keep {
+			ok = append(ok, r)
+		}
 	}
 	if broken != nil {
 		tx.Rollback()
 		for _, r := range ok {
 			r.answer <- txAnswer{err: broken}
 		}
-		return
-	}
-	if len(ok) == 0 {
-		tx.Rollback()
 		return
 	}
 	if err := tx.Commit(); err != nil {
@@ -161,22 +166,23 @@ func (c *committer) group(first *txRequest) {
 	for _, r := range ok {
 		r.answer <- txAnswer{}
 	}
-	c.groups.Add(1)
+	if n := c.groups.Add(1); n%checkpointEvery == 0 && c.checkpoints != nil {
+		c.checkpoints.wake()
+	}
 	c.grouped.Add(int64(len(ok)))
 	if c.cache != nil {
 		c.cache.prepareWanted(context.Background())
 	}
 }
 
-// one runs r in a savepoint of tx. It answers r at once when r failed (its
-// changes undone) and reports keep when r succeeded and waits for the
-// commit. err is set when the transaction no longer exists.
-func (c *committer) one(tx *sql.Tx, r *txRequest) (keep bool, err error) {
+// one runs r in a savepoint of q's transaction. It answers r at once when
+// r failed (its changes undone) and reports keep when r succeeded and
+// waits for the commit. err is set when the transaction no longer exists.
+func (c *committer) one(q *Q, r *txRequest) (keep bool, err error) {
 	if err := r.ctx.Err(); err != nil {
 		r.answer <- txAnswer{err: err}
 		return false, nil
 	}
-	q := &Q{x: tx, tx: tx, cache: c.cache}
 	if _, err := q.exec(r.ctx, "SAVEPOINT grouped"); err != nil {
 		err = unavailable(fmt.Errorf("begin transaction: %w", err))
 		r.answer <- txAnswer{err: err}
@@ -211,6 +217,64 @@ func call(q *Q, fn func(q *Q) error) (err error, panicked any) {
 		}
 	}()
 	return fn(q), nil
+}
+
+// checkpointEvery is how many commits the checkpointer lets pass: with
+// the MFA path's ten to twenty pages per commit, a WAL of one to two
+// thousand pages between checkpoints.
+const checkpointEvery = 100
+
+// checkpointer copies the WAL's pages into the database file on a
+// connection of its own, beside the writer, rather than in the commit
+// that fills the WAL, where the copy and its fsync held up every
+// transaction queued behind it. A passive checkpoint takes no lock the
+// writer needs. The writer's own automatic checkpoint stays as a bound
+// on the WAL's size should this one fall behind.
+type checkpointer struct {
+	db     *sql.DB
+	woken  chan struct{}
+	stop   chan struct{}
+	once   sync.Once
+	exited chan struct{}
+	// runs counts the checkpoints made, failures the ones that failed.
+	runs, failures atomic.Int64
+}
+
+func newCheckpointer(db *sql.DB) *checkpointer {
+	db.SetMaxOpenConns(1)
+	k := &checkpointer{db: db, woken: make(chan struct{}, 1), stop: make(chan struct{}), exited: make(chan struct{})}
+	go k.run()
+	return k
+}
+
+func (k *checkpointer) wake() {
+	select {
+	case k.woken <- struct{}{}:
+	default:
+	}
+}
+
+func (k *checkpointer) run() {
+	defer close(k.exited)
+	for {
+		select {
+		case <-k.woken:
+		case <-k.stop:
+			return
+		}
+		if _, err := k.db.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+			k.failures.Add(1)
+		}
+		k.runs.Add(1)
+	}
+}
+
+func (k *checkpointer) close() {
+	k.once.Do(func() {
+		close(k.stop)
+		<-k.exited
+		k.db.Close()
+	})
 }
 
 // Commits reports how many commits InTx's transactions made on SQLite and

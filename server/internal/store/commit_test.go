@@ -8,11 +8,12 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 )
 
 // holdCommitter starts a transaction that writes key "first" and waits;
-// the returned function lets it finish.
-func holdCommitter(t *testing.T, s *Store) (release func() error) {
+// the returned function lets it finish with outcome.
+func holdCommitter(t *testing.T, s *Store, outcome error) (release func() error) {
 	t.Helper()
 	started, done := make(chan struct{}), make(chan error, 1)
 	hold := make(chan struct{})
@@ -23,7 +24,7 @@ func holdCommitter(t *testing.T, s *Store) (release func() error) {
 			}
 			close(started)
 			<-hold
-			return nil
+			return outcome
 		})
 	}()
 	<-started
@@ -48,7 +49,7 @@ func waitQueued(s *Store, n int) {
 func TestGroupedTransactionsSucceedOrFailAlone(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, filepath.Join(t.TempDir(), "wicket.db"))
-	release := holdCommitter(t, s)
+	release := holdCommitter(t, s, nil)
 	commits0, txs0 := s.Commits()
 
 	const n = 12
@@ -116,7 +117,7 @@ func TestGroupedTransactionsSucceedOrFailAlone(t *testing.T) {
 // while it waits its turn does not run, and its caller hears why.
 func TestQueuedTransactionWhoseCallerGaveUp(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "wicket.db"))
-	release := holdCommitter(t, s)
+	release := holdCommitter(t, s, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := false
 	done := make(chan error, 1)
@@ -149,5 +150,71 @@ func TestTransactionAfterClose(t *testing.T) {
 	err = s.InTx(context.Background(), func(q *Q) error { return nil })
 	if !errors.Is(err, errStoreClosed) {
 		t.Errorf("InTx after Close = %v, want %v", err, errStoreClosed)
+	}
+}
+
+// TestGroupAfterAFailedFirst: the transaction that opened a group fails;
+// the ones queued behind it still run, and its write is undone.
+func TestGroupAfterAFailedFirst(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "wicket.db"))
+	errRefused := errors.New("refused")
+	release := holdCommitter(t, s, errRefused)
+	const n = 4
+	results := make(chan error, n)
+	for i := range n {
+		go func() {
+			results <- s.InTx(ctx, func(q *Q) error { return q.SetMeta(ctx, fmt.Sprintf("key%d", i), "written") })
+		}()
+	}
+	waitQueued(s, n)
+	if err := release(); !errors.Is(err, errRefused) {
+		t.Fatalf("the first transaction = %v, want its own error", err)
+	}
+	for range n {
+		if err := <-results; err != nil {
+			t.Errorf("a transaction queued behind a failed one: %v", err)
+		}
+	}
+	if v, _ := s.Meta(ctx, "first"); v != "" {
+		t.Errorf("the failed first transaction's write = %q, want undone", v)
+	}
+	for i := range n {
+		if v, _ := s.Meta(ctx, fmt.Sprintf("key%d", i)); v != "written" {
+			t.Errorf("key%d = %q, want written", i, v)
+		}
+	}
+}
+
+// TestCheckpointsBesideTheWriter: commits wake the checkpointer, whose
+// passive checkpoints on its own connection succeed while the writer
+// goes on, and the WAL's pages reach the database file.
+func TestCheckpointsBesideTheWriter(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "wicket.db"))
+	k := s.commits.checkpoints
+	for i := range 3 * checkpointEvery {
+		if err := s.InTx(ctx, func(q *Q) error { return q.SetMeta(ctx, fmt.Sprintf("key%d", i), "written") }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for k.runs.Load() == 0 && wait.Err() == nil {
+		runtime.Gosched()
+	}
+	if k.runs.Load() == 0 || k.failures.Load() != 0 {
+		t.Fatalf("after %d commits: %d checkpoints, %d failed; want some, none failed", 3*checkpointEvery, k.runs.Load(), k.failures.Load())
+	}
+	// The writer's own checkpoint then finds the pages already copied.
+	var busy, frames, copied int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		t.Fatal(err)
+	}
+	if frames == 0 {
+		t.Errorf("the WAL holds no frames after %d commits", 3*checkpointEvery)
+	}
+	if v, _ := s.Meta(ctx, fmt.Sprintf("key%d", 3*checkpointEvery-1)); v != "written" {
+		t.Errorf("the last write = %q", v)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -90,6 +91,27 @@ func (q *Q) UpdateLocation(ctx context.Context, l Location) error {
 func (q *Q) LocationByID(ctx context.Context, id string) (Location, error) {
 	return scanLocation(q.queryRow(ctx, `SELECT `+locationCols+` FROM locations WHERE id=$1`, id))
 }
+
+// LocationAndAddress returns the location and the device's address in it,
+// "" when the device has none yet, in one statement.
+func (q *Q) LocationAndAddress(ctx context.Context, id, deviceID string) (Location, string, error) {
+	var addr string
+	l, err := scanLocation(withMore{q.queryRow(ctx, locationAndAddress, id, deviceID), []any{&addr}})
+	return l, addr, err
+}
+
+var locationAndAddress = `SELECT l.` + strings.ReplaceAll(locationCols, ", ", ", l.") + `, COALESCE(a.address, '')
+	FROM locations AS l LEFT JOIN addresses AS a ON a.location_id = l.id AND a.device_id = $2 AND a.device_id <> ''
+	WHERE l.id = $1`
+
+// withMore scans a row's first columns into what its caller asks and the
+// rest into more.
+type withMore struct {
+	sc   interface{ Scan(...any) error }
+	more []any
+}
+
+func (w withMore) Scan(dest ...any) error { return w.sc.Scan(append(dest, w.more...)...) }
 
 // LocationByPublicKey returns the location whose gateway has the public key.
 func (q *Q) LocationByPublicKey(ctx context.Context, key string) (Location, error) {

@@ -88,7 +88,15 @@ func (q *Q) stmt(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
+var Counts sync.Map
+
+func count(query string) {
+	v, _ := Counts.LoadOrStore(query, new(int64))
+	*(v.(*int64))++
+}
+
 func (q *Q) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	count(query)
 	if st := q.stmt(ctx, query); st != nil {
 		r, err := st.ExecContext(ctx, args...)
 		return r, unavailable(err)
@@ -98,6 +106,7 @@ func (q *Q) exec(ctx context.Context, query string, args ...any) (sql.Result, er
 }
 
 func (q *Q) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	count(query)
 	if st := q.stmt(ctx, query); st != nil {
 		rows, err := st.QueryContext(ctx, args...)
 		return rows, unavailable(err)
@@ -112,6 +121,7 @@ type row struct{ r *sql.Row }
 func (r row) Scan(dest ...any) error { return unavailable(r.r.Scan(dest...)) }
 
 func (q *Q) queryRow(ctx context.Context, query string, args ...any) row {
+	count(query)
 	if st := q.stmt(ctx, query); st != nil {
 		return row{st.QueryRowContext(ctx, args...)}
 	}

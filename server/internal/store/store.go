@@ -55,6 +55,9 @@ type Q struct {
 	x     querier
 	tx    *sql.Tx
 	cache *stmtCache
+	// serial: transactions run one after another (SQLite's one writer),
+	// so no row needs locking.
+	serial bool
 }
 
 // Store is an open database.
@@ -81,7 +84,9 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	if err := privateFile(path, true); err != nil {
 		return nil, err
 	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)&_txlock=immediate"
+	// The writer checkpoints by itself only should the checkpointer fall
+	// far behind (16,000 pages, 64 MiB of WAL).
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(16000)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -95,6 +100,12 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	ckpt, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	s.commits.checkpoints = newCheckpointer(ckpt)
 	// The -wal and -shm files of an older install may have been left
 	// readable by others.
 	for _, f := range []string{path + "-wal", path + "-shm"} {
@@ -167,6 +178,9 @@ func open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 func (s *Store) Close() error {
 	if s.commits != nil {
 		s.commits.close()
+		if s.commits.checkpoints != nil {
+			s.commits.checkpoints.close()
+		}
 	}
 	if s.Q.cache != nil {
 		s.Q.cache.close()
@@ -189,7 +203,7 @@ func (s *Store) InTx(ctx context.Context, fn func(q *Q) error) error {
 	if err != nil {
 		return unavailable(fmt.Errorf("begin transaction: %w", err))
 	}
-	if err := fn(&Q{x: tx, tx: tx, cache: s.Q.cache}); err != nil {
+	if err := fn(&Q{x: tx, tx: tx, cache: s.Q.cache, serial: s.dialect == SQLite}); err != nil {
 		tx.Rollback()
 		return unavailable(err)
 	}
