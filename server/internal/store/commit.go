@@ -21,6 +21,12 @@ const maxGroup = 64
 // and its indexes) write them once between them, and the commit's fixed
 // cost is paid once. Under no load a transaction runs at once, alone, as
 // before. A transaction's answer comes only once its commit is done.
+//
+// A transaction's statements run to their end even when its caller's
+// context ends meanwhile: SQLite answers an interrupted write inside a
+// transaction by rolling back the whole transaction, which would take the
+// group's other transactions with it. A caller that gave up before its
+// turn is skipped, and the statements are short.
 type committer struct {
 	db    *sql.DB
 	cache *stmtCache
@@ -125,7 +131,7 @@ func (c *committer) group(first *txRequest) {
 		first.answer <- txAnswer{err: unavailable(fmt.Errorf("begin transaction: %w", err))}
 		return
 	}
-	q := &Q{x: tx, tx: tx, cache: c.cache, serial: true}
+	q := &Q{x: tx, tx: tx, cache: c.cache, serial: true, detached: true}
 	if fnErr, panicked := call(q, first.fn); fnErr != nil || panicked != nil {
 		tx.Rollback()
 		first.answer <- txAnswer{err: unavailable(fnErr), panicked: panicked}

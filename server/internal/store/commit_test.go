@@ -218,3 +218,50 @@ func TestCheckpointsBesideTheWriter(t *testing.T) {
 		t.Errorf("the last write = %q", v)
 	}
 }
+
+// TestCallerGivingUpMidStatementSparesTheGroup: a caller's context ends
+// while its transaction runs a long write in a group. SQLite answers an
+// interrupted write inside a transaction by rolling back the whole
+// transaction; the statement must run to its end instead, so that the
+// transactions before it in the group keep their changes.
+func TestCallerGivingUpMidStatementSparesTheGroup(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "wicket.db"))
+	release := holdCommitter(t, s, nil)
+
+	before := make(chan error, 1)
+	go func() {
+		before <- s.InTx(ctx, func(q *Q) error { return q.SetMeta(ctx, "before", "kept") })
+	}()
+	waitQueued(s, 1)
+	gaveUp, cancel := context.WithCancel(ctx)
+	defer cancel()
+	running := make(chan struct{})
+	slow := make(chan error, 1)
+	go func() {
+		slow <- s.InTx(gaveUp, func(q *Q) error {
+			close(running)
+			// A write whose condition takes a while to compute.
+			_, err := q.exec(gaveUp, `UPDATE meta SET value = value WHERE key = 'before' AND
+				(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) SELECT count(*) FROM c) > 0`)
+			return err
+		})
+	}()
+	waitQueued(s, 2)
+	go func() {
+		<-running
+		cancel()
+	}()
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-before; err != nil {
+		t.Fatalf("the transaction before the slow one: %v", err)
+	}
+	<-slow
+	for _, k := range []string{"first", "before"} {
+		if v, _ := s.Meta(ctx, k); v == "" {
+			t.Errorf("%s's write was lost with the interrupted transaction", k)
+		}
+	}
+}

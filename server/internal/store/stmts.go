@@ -95,7 +95,16 @@ func count(query string) {
 	*(v.(*int64))++
 }
 
+// context is the context q's statements run under.
+func (q *Q) context(ctx context.Context) context.Context {
+	if q.detached {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
 func (q *Q) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = q.context(ctx)
 	count(query)
 	if st := q.stmt(ctx, query); st != nil {
 		r, err := st.ExecContext(ctx, args...)
@@ -106,6 +115,7 @@ func (q *Q) exec(ctx context.Context, query string, args ...any) (sql.Result, er
 }
 
 func (q *Q) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = q.context(ctx)
 	count(query)
 	if st := q.stmt(ctx, query); st != nil {
 		rows, err := st.QueryContext(ctx, args...)
@@ -121,6 +131,7 @@ type row struct{ r *sql.Row }
 func (r row) Scan(dest ...any) error { return unavailable(r.r.Scan(dest...)) }
 
 func (q *Q) queryRow(ctx context.Context, query string, args ...any) row {
+	ctx = q.context(ctx)
 	count(query)
 	if st := q.stmt(ctx, query); st != nil {
 		return row{st.QueryRowContext(ctx, args...)}

@@ -58,6 +58,9 @@ type Q struct {
 	// serial: transactions run one after another (SQLite's one writer),
 	// so no row needs locking.
 	serial bool
+	// detached: statements run to their end whatever their caller's
+	// context says (see committer).
+	detached bool
 }
 
 // Store is an open database.
