@@ -2,13 +2,17 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"modernc.org/sqlite"
 )
 
 // holdCommitter starts a transaction that writes key "first" and waits;
@@ -219,8 +223,21 @@ func TestCheckpointsBesideTheWriter(t *testing.T) {
 	}
 }
 
+// giveUp is called by the SQL function give_up(), which tests call in the
+// middle of a statement.
+var giveUp atomic.Pointer[context.CancelFunc]
+
+func init() {
+	sqlite.MustRegisterScalarFunction("give_up", 0, func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) {
+		if f := giveUp.Load(); f != nil {
+			(*f)()
+		}
+		return int64(1), nil
+	})
+}
+
 // TestCallerGivingUpMidStatementSparesTheGroup: a caller's context ends
-// while its transaction runs a long write in a group. SQLite answers an
+// while its transaction runs a write in a group. SQLite answers an
 // interrupted write inside a transaction by rolling back the whole
 // transaction; the statement must run to its end instead, so that the
 // transactions before it in the group keep their changes.
@@ -236,27 +253,24 @@ func TestCallerGivingUpMidStatementSparesTheGroup(t *testing.T) {
 	waitQueued(s, 1)
 	gaveUp, cancel := context.WithCancel(ctx)
 	defer cancel()
-	running := make(chan struct{})
+	giveUp.Store(&cancel)
+	defer giveUp.Store(nil)
 	slow := make(chan error, 1)
 	go func() {
 		slow <- s.InTx(gaveUp, func(q *Q) error {
-			close(running)
-			// A write whose condition takes a while to compute.
-			_, err := q.exec(gaveUp, `UPDATE meta SET value = value WHERE key = 'before' AND
+			// The caller gives up as the write starts, which then takes a
+			// while to compute its condition.
+			_, err := q.exec(gaveUp, `UPDATE meta SET value = value WHERE key = 'before' AND give_up() AND
 				(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) SELECT count(*) FROM c) > 0`)
 			return err
 		})
 	}()
 	waitQueued(s, 2)
-	go func() {
-		<-running
-		cancel()
-	}()
 	if err := release(); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-before; err != nil {
-		t.Fatalf("the transaction before the slow one: %v", err)
+		t.Fatalf("the transaction before the one whose caller gave up: %v", err)
 	}
 	<-slow
 	for _, k := range []string{"first", "before"} {
