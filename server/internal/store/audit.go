@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -16,12 +18,58 @@ type AuditEvent struct {
 	RemoteAddr string
 }
 
-// AddAuditEvent appends an event.
+// AddAuditEvent appends an event. Inside a transaction the event is kept
+// and written with the transaction's others in one statement as it
+// commits (see flushAudit).
 func (q *Q) AddAuditEvent(ctx context.Context, e AuditEvent) error {
-	_, err := q.exec(ctx, `INSERT INTO audit_events (at, actor, action, subject, detail, remote_addr) VALUES ($1,$2,$3,$4,$5,$6)`,
-		ms(e.Time), e.Actor, e.Action, e.Subject, e.Detail, e.RemoteAddr)
+	if q.tx != nil {
+		q.audit = append(q.audit, e)
+		return nil
+	}
+	return q.insertAudit(ctx, []AuditEvent{e})
+}
+
+// auditPerStatement bounds the rows of one audit INSERT, and so the
+// statements prepared for them.
+const auditPerStatement = 16
+
+// flushAudit writes the events the transaction added, in order.
+func (q *Q) flushAudit(ctx context.Context) error {
+	for len(q.audit) > 0 {
+		n := min(len(q.audit), auditPerStatement)
+		if err := q.insertAudit(ctx, q.audit[:n]); err != nil {
+			return err
+		}
+		q.audit = q.audit[n:]
+	}
+	q.audit = nil
+	return nil
+}
+
+func (q *Q) insertAudit(ctx context.Context, list []AuditEvent) error {
+	args := make([]any, 0, 6*len(list))
+	for _, e := range list {
+		args = append(args, ms(e.Time), e.Actor, e.Action, e.Subject, e.Detail, e.RemoteAddr)
+	}
+	_, err := q.exec(ctx, auditInsert[len(list)], args...)
 	return err
 }
+
+// auditInsert[n] inserts n events.
+var auditInsert = func() (out [auditPerStatement + 1]string) {
+	for n := 1; n <= auditPerStatement; n++ {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO audit_events (at, actor, action, subject, detail, remote_addr) VALUES `)
+		for i := range n {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d)", 6*i+1, 6*i+2, 6*i+3, 6*i+4, 6*i+5, 6*i+6)
+		}
+		out[n] = b.String()
+	}
+	return out
+}()
 
 // AuditFilter selects events: those with an id below Before (0: from the
 // newest), newest first.

@@ -155,6 +155,12 @@ func (c *committer) group(first *txRequest) {
 			ok = append(ok, r)
 		}
 	}
+	// The group's audit events, in one statement for up to 16.
+	if broken == nil {
+		if err := q.flushAudit(context.Background()); err != nil {
+			broken = unavailable(fmt.Errorf("write audit events: %w", err))
+		}
+	}
 	if broken != nil {
 		tx.Rollback()
 		for _, r := range ok {
@@ -194,6 +200,7 @@ func (c *committer) one(q *Q, r *txRequest) (keep bool, err error) {
 		r.answer <- txAnswer{err: err}
 		return false, err
 	}
+	kept := len(q.audit)
 	fnErr, panicked := call(q, r.fn)
 	if fnErr == nil && panicked == nil {
 		if _, err := q.exec(context.Background(), "RELEASE grouped"); err != nil {
@@ -203,6 +210,7 @@ func (c *committer) one(q *Q, r *txRequest) (keep bool, err error) {
 		}
 		return true, nil
 	}
+	q.audit = q.audit[:kept]
 	_, undoErr := q.exec(context.Background(), "ROLLBACK TO grouped")
 	if undoErr == nil {
 		_, undoErr = q.exec(context.Background(), "RELEASE grouped")

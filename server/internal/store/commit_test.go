@@ -70,6 +70,9 @@ func TestGroupedTransactionsSucceedOrFailAlone(t *testing.T) {
 				if err := q.SetMeta(ctx, fmt.Sprintf("key%d", i), "written"); err != nil {
 					return err
 				}
+				if err := q.AddAuditEvent(ctx, AuditEvent{Action: "test.wrote", Subject: fmt.Sprintf("key%d", i)}); err != nil {
+					return err
+				}
 				switch i % 3 {
 				case 0:
 					return errRefused
@@ -110,6 +113,25 @@ func TestGroupedTransactionsSucceedOrFailAlone(t *testing.T) {
 	}
 	if v, _ := s.Meta(ctx, "first"); v != "1" {
 		t.Errorf("the first transaction's write = %q, want kept", v)
+	}
+	// The audit events of the kept transactions only, in their order.
+	events, err := s.ListAuditEvents(ctx, AuditFilter{Action: "test.wrote", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subjects []string
+	for _, e := range events {
+		subjects = append(subjects, e.Subject)
+	}
+	if len(subjects) != kept {
+		t.Errorf("audit events %v; want only the %d kept transactions'", subjects, kept)
+	}
+	for _, sub := range subjects {
+		var i int
+		fmt.Sscanf(sub, "key%d", &i)
+		if i%3 != 2 {
+			t.Errorf("audit event of the undone transaction %s was written", sub)
+		}
 	}
 	commits, txs := s.Commits()
 	if commits-commits0 != 1 || txs-txs0 != int64(1+kept) {

@@ -61,6 +61,9 @@ type Q struct {
 	// detached: statements run to their end whatever their caller's
 	// context says (see committer).
 	detached bool
+	// audit holds the events the transaction added, to write as it
+	// commits.
+	audit []AuditEvent
 }
 
 // Store is an open database.
@@ -206,9 +209,14 @@ func (s *Store) InTx(ctx context.Context, fn func(q *Q) error) error {
 	if err != nil {
 		return unavailable(fmt.Errorf("begin transaction: %w", err))
 	}
-	if err := fn(&Q{x: tx, tx: tx, cache: s.Q.cache, serial: s.dialect == SQLite}); err != nil {
+	q := &Q{x: tx, tx: tx, cache: s.Q.cache, serial: s.dialect == SQLite}
+	if err := fn(q); err != nil {
 		tx.Rollback()
 		return unavailable(err)
+	}
+	if err := q.flushAudit(ctx); err != nil {
+		tx.Rollback()
+		return unavailable(fmt.Errorf("write audit events: %w", err))
 	}
 	if err := tx.Commit(); err != nil {
 		return unavailable(fmt.Errorf("commit: %w", err))
