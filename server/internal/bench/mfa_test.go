@@ -119,7 +119,8 @@ func (r *mfaRig) nextStep(spent int64) {
 //
 // Sub-benchmarks vary the number of clients calling at once; "+gateway"
 // also follows the location's peer set as the embedded gateway does, which
-// recomputes it from the store after every change.
+// reads the changed device's peer from the store after every change.
+// tx/commit is how many transactions shared one SQLite commit.
 func BenchmarkMFAPairs(b *testing.B) {
 	r := newMFARig(b, poolSize)
 	for _, c := range []struct {
