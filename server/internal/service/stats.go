@@ -214,9 +214,14 @@ func (l *locationStats) report(ctx context.Context, st *store.Store, locationID 
 		delete(l.peers, stats[i].PublicKey)
 	}
 	for j := range written {
-		p := written[j].next
-		p.seen = now
-		l.peers[stats[written[j].i].PublicKey] = &p
+		n, k := &written[j].next, stats[written[j].i].PublicKey
+		n.seen = now
+		if p := l.peers[k]; p != nil {
+			*p = *n
+		} else {
+			p := *n
+			l.peers[k] = &p
+		}
 	}
 	if now.Sub(l.lastPrune) > forgetAfter {
 		for k, p := range l.peers {

@@ -154,3 +154,61 @@ func TestReportStatsAsSingleReports(t *testing.T) {
 		}
 	})
 }
+
+// TestReportStatsConcurrently: two gateways of a location report the
+// same peers at once through one replica, while the sessions end; every
+// report is answered, and an ended session stays ended.
+func TestReportStatsConcurrently(t *testing.T) {
+	servertest.EachEngine(t, func(t *testing.T, engine servertest.Option) {
+		s := servertest.New(t, engine)
+		ctx := servertest.Ctx(t)
+		st := s.Store()
+		l := s.CreateLocation(&v1.Location{Name: "Office", MfaMode: v1.LocationMfaMode_LOCATION_MFA_MODE_INTERNAL, PeerDisconnectThresholdSeconds: 300})
+		u := s.CreateUser("alice")
+		const devices = 40
+		for i := range devices {
+			if err := st.CreateDevice(ctx, store.Device{ID: fmt.Sprintf("d%02d", i), UserID: u.ID, Name: "device", PublicKey: fmt.Sprintf("key-%02d=", i), TokenHash: fmt.Sprintf("t%02d", i), CreatedAt: s.Clock.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.CreateSession(ctx, store.Session{ID: fmt.Sprintf("s%02d", i), LocationID: l.Id, DeviceID: fmt.Sprintf("d%02d", i), UserID: u.ID, Method: 1, State: store.StateAuthorized, AuthorizedAt: s.Clock.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		loc := s.Location(l.Id)
+		errs := make(chan error, 2)
+		for g := range 2 {
+			go func() {
+				for round := range 20 {
+					var report []service.PeerStat
+					for i := range devices {
+						report = append(report, service.PeerStat{PublicKey: fmt.Sprintf("key-%02d=", i), LatestHandshake: s.Clock.Now(), RxBytes: uint64(1000*round + g), Endpoint: "192.0.2.1:1"})
+					}
+					if err := s.Svc.ReportStats(ctx, loc, report); err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for i := range devices / 2 {
+			if _, err := st.EndSession(ctx, fmt.Sprintf("s%02d", i), 2, s.Clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range devices {
+			ss, err := st.SessionByID(ctx, fmt.Sprintf("s%02d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ended := i < devices/2; ended == ss.Active() || (!ended && (ss.State != store.StateConnected || ss.RxBytes < 19000)) {
+				t.Fatalf("session %d after the reports: %+v", i, ss)
+			}
+		}
+	})
+}
