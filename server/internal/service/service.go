@@ -77,6 +77,7 @@ type Service struct {
 	rp        *passkey.RP // the relying party of passkeys; nil when rpErr says why not
 	rpErr     error
 	approvals approvalHub // AwaitMFA calls waiting on a passkey approval
+	stats     statsCache  // the sessions gateways report on, by location
 }
 
 // New returns a service over an open store.
