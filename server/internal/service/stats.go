@@ -143,10 +143,14 @@ func (l *locationStats) report(ctx context.Context, st *store.Store, locationID 
 			continue
 		}
 		n := p.next(ps, nowMS)
-		if p.moved(&n) {
+		switch {
+		case p.moved(&n):
 			full = append(full, pending{i, n})
-		} else {
+		case n.rx != p.rx || n.tx != p.tx:
 			counters = append(counters, pending{i, n})
+		default:
+			// Nothing moved (an idle peer): the row already says it all.
+			p.seen = now
 		}
 	}
 	var written []pending

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -202,12 +203,13 @@ type StatsSession struct {
 // StatsSession). Each of its statements stands alone: a report's
 // changes to different sessions need not land together.
 type StatsWriter struct {
+	s       *Store
 	q       *Q
 	dialect Dialect
 }
 
 // StatsWriter returns the store's StatsWriter.
-func (s *Store) StatsWriter() StatsWriter { return StatsWriter{q: s.Q, dialect: s.dialect} }
+func (s *Store) StatsWriter() StatsWriter { return StatsWriter{s: s, q: s.Q, dialect: s.dialect} }
 
 // SessionsByKey returns the active sessions of a location whose
 // devices have the given keys, in no particular order; keys without one
@@ -304,18 +306,26 @@ func (t StatsWriter) Write(ctx context.Context, writes []StatsWrite, countersOnl
 			}
 			return err
 		})
-	} else {
+	} else if countersOnly {
 		doc = statsWritesJSON(writes, countersOnly)
-		if countersOnly {
-			r, err = q.exec(ctx, writeCountersSQLite, doc)
-		} else {
-			r, err = q.exec(ctx, writeStatsSQLite, doc)
+		r, err = q.exec(ctx, writeCountersSQLite, doc)
+	} else {
+		// The report's chunks commit together.
+		var n int64
+		err = t.s.InTx(ctx, func(q *Q) error {
+			var err error
+			n, err = writeStatsValues(ctx, q, writes)
+			return err
+		})
+		if err == nil && n == int64(len(writes)) {
+			return nil, nil
 		}
+		doc = statsWritesJSON(writes, countersOnly)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if rowsAffected(r) == int64(len(writes)) {
+	if r != nil && rowsAffected(r) == int64(len(writes)) {
 		return nil, nil
 	}
 	// Some sessions were not active: which is asked only then.
@@ -414,3 +424,59 @@ const writeCountersPostgres = `UPDATE sessions SET rx_bytes = v.rx, tx_bytes = v
 // LastOfEachKey returns the report sorted by key with only the last entry
 // of each, its texts made storable (as RecordStatsBatch takes it).
 func LastOfEachKey(stats []PeerStats) []PeerStats { return lastOfEachKey(stats) }
+
+// statsValuesRows bounds the rows of one SQLite statement of
+// writeStatsValues; a report is written in chunks of powers of two up to
+// it, so that a handful of statements stay prepared.
+const statsValuesRows = 256
+
+// writeStatsValues is writeStatsSQLite with the writes as bound values
+// instead of a JSON document, which SQLite spent as long decoding as
+// changing the rows. It returns how many sessions it changed.
+func writeStatsValues(ctx context.Context, q *Q, writes []StatsWrite) (int64, error) {
+	var n int64
+	for len(writes) > 0 {
+		size := statsValuesRows
+		for size > len(writes) {
+			size /= 2
+		}
+		chunk := writes[:size]
+		writes = writes[size:]
+		args := make([]any, 0, 8*size)
+		for _, w := range chunk {
+			c := 0
+			if w.Connected {
+				c = 1
+			}
+			args = append(args, w.Row, w.ID, int64(w.Rx), int64(w.Tx), w.Handshake, w.Activity, w.Endpoint, c)
+		}
+		r, err := q.exec(ctx, statsValuesSQL(size), args...)
+		if err != nil {
+			return n, err
+		}
+		n += rowsAffected(r)
+	}
+	return n, nil
+}
+
+var statsValuesText sync.Map // rows → statement
+
+func statsValuesSQL(rows int) string {
+	if v, ok := statsValuesText.Load(rows); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	b.WriteString(`WITH v(rid, id, rx, tx, hs, la, ep, c) AS MATERIALIZED (VALUES `)
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?)")
+	}
+	b.WriteString(`)
+	UPDATE sessions SET latest_handshake = max(sessions.latest_handshake, v.hs), last_activity = max(sessions.last_activity, v.la),
+		rx_bytes = v.rx, tx_bytes = v.tx, endpoint = v.ep, state = CASE WHEN v.c = 1 THEN ` + stateConnected + ` ELSE sessions.state END
+	FROM v WHERE sessions.rowid = v.rid AND sessions.id = v.id AND sessions.ended_at = 0`)
+	statsValuesText.Store(rows, b.String())
+	return b.String()
+}
