@@ -132,7 +132,7 @@ func (c *committer) group(first *txRequest) {
 		return
 	}
 	q := &Q{x: tx, tx: tx, cache: c.cache, serial: true, detached: true}
-	if fnErr, panicked := call(q, first.fn); fnErr != nil || panicked != nil {
+	if panicked, fnErr := call(q, first.fn); fnErr != nil || panicked != nil {
 		tx.Rollback()
 		first.answer <- txAnswer{err: unavailable(fnErr), panicked: panicked}
 		return
@@ -201,7 +201,7 @@ func (c *committer) one(q *Q, r *txRequest) (keep bool, err error) {
 		return false, err
 	}
 	kept := len(q.audit)
-	fnErr, panicked := call(q, r.fn)
+	panicked, fnErr := call(q, r.fn)
 	if fnErr == nil && panicked == nil {
 		if _, err := q.exec(context.Background(), "RELEASE grouped"); err != nil {
 			err = unavailable(fmt.Errorf("commit: %w", err))
@@ -224,13 +224,13 @@ func (c *committer) one(q *Q, r *txRequest) (keep bool, err error) {
 
 // call runs fn, catching a panic so that it reaches fn's caller and not
 // the committer.
-func call(q *Q, fn func(q *Q) error) (err error, panicked any) {
+func call(q *Q, fn func(q *Q) error) (panicked any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			panicked = p
 		}
 	}()
-	return fn(q), nil
+	return nil, fn(q)
 }
 
 // checkpointEvery is how many commits the checkpointer lets pass: with

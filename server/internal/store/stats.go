@@ -359,7 +359,10 @@ func (t StatsWriter) Write(ctx context.Context, writes []StatsWrite, countersOnl
 	return missed, nil
 }
 
-// statsWritesJSON is writes as SQLite's statements take them.
+// statsWritesJSON is writes as SQLite's counter and look-up statements
+// take them: a JSON array of [rowid, id, rx, tx, handshake, activity,
+// endpoint, connected] arrays (the first four with countersOnly). The id
+// guards against a rowid that SQLite gave again to another session.
 func statsWritesJSON(writes []StatsWrite, countersOnly bool) string {
 	b := make([]byte, 0, len(writes)*96)
 	b = append(b, '[')
@@ -398,15 +401,6 @@ const inactiveSQLite = `SELECT j.value->>1 FROM json_each($1) AS j
 
 const inactivePostgres = `SELECT v.id FROM unnest($1::text[]) AS v(id)
 	WHERE NOT EXISTS (SELECT 1 FROM sessions AS s WHERE s.id = v.id AND s.ended_at = 0)`
-
-// The writes travel as a JSON array of [rowid, id, rx, tx, handshake,
-// activity, endpoint, connected] arrays. The id guards against a rowid
-// that SQLite gave again to another session.
-const writeStatsSQLite = `WITH v AS MATERIALIZED (SELECT j.value->>0 AS rid, j.value->>1 AS id, j.value->>2 AS rx, j.value->>3 AS tx,
-		j.value->>4 AS hs, j.value->>5 AS la, j.value->>6 AS ep, j.value->>7 AS c FROM json_each($1) AS j)
-	UPDATE sessions SET latest_handshake = max(sessions.latest_handshake, v.hs), last_activity = max(sessions.last_activity, v.la),
-		rx_bytes = v.rx, tx_bytes = v.tx, endpoint = v.ep, state = CASE WHEN v.c = 1 THEN ` + stateConnected + ` ELSE sessions.state END
-	FROM v WHERE sessions.rowid = v.rid AND sessions.id = v.id AND sessions.ended_at = 0`
 
 const writeCountersSQLite = `WITH v AS MATERIALIZED (SELECT j.value->>0 AS rid, j.value->>1 AS id, j.value->>2 AS rx, j.value->>3 AS tx FROM json_each($1) AS j)
 	UPDATE sessions SET rx_bytes = v.rx, tx_bytes = v.tx
