@@ -293,3 +293,28 @@ func TestCallerGivingUpMidStatementSparesTheGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestReadsDoNotWaitForTheWriter: while a transaction holds SQLite's
+// writing connection, a read outside it is answered from the last commit
+// (a writer's half-done change unseen), and once the transaction commits
+// a read sees it.
+func TestReadsDoNotWaitForTheWriter(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "wicket.db"))
+	if err := s.SetMeta(ctx, "first", "0"); err != nil {
+		t.Fatal(err)
+	}
+	release := holdCommitter(t, s, nil) // writes first=1 and waits
+	read, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v, err := s.Meta(read, "first")
+	if err != nil || v != "0" {
+		t.Errorf("a read during a transaction = %q, %v; want the committed %q at once", v, err, "0")
+	}
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := s.Meta(ctx, "first"); v != "1" {
+		t.Errorf("a read after the commit = %q, want %q", v, "1")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"sync"
 )
 
@@ -50,6 +51,19 @@ func (c *stmtCache) get(ctx context.Context, query string, inTx bool) (*sql.Stmt
 }
 
 var errNotPrepared = errors.New("not prepared yet")
+
+func newStmtCache(db *sql.DB) *stmtCache {
+	return &stmtCache{db: db, m: map[string]*sql.Stmt{}, want: map[string]bool{}}
+}
+
+// reader is the Q that runs query: q's reading connections for a SELECT
+// outside a transaction, else q.
+func (q *Q) reader(query string) *Q {
+	if q.reads != nil && q.tx == nil && strings.HasPrefix(query, "SELECT") {
+		return q.reads
+	}
+	return q
+}
 
 // prepareWanted prepares the queries transactions met.
 func (c *stmtCache) prepareWanted(ctx context.Context) {
@@ -116,6 +130,7 @@ func (q *Q) exec(ctx context.Context, query string, args ...any) (sql.Result, er
 
 func (q *Q) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	ctx = q.context(ctx)
+	q = q.reader(query)
 	count(query)
 	if st := q.stmt(ctx, query); st != nil {
 		rows, err := st.QueryContext(ctx, args...)
@@ -132,6 +147,7 @@ func (r row) Scan(dest ...any) error { return unavailable(r.r.Scan(dest...)) }
 
 func (q *Q) queryRow(ctx context.Context, query string, args ...any) row {
 	ctx = q.context(ctx)
+	q = q.reader(query)
 	count(query)
 	if st := q.stmt(ctx, query); st != nil {
 		return row{st.QueryRowContext(ctx, args...)}

@@ -64,6 +64,9 @@ type Q struct {
 	// audit holds the events the transaction added, to write as it
 	// commits.
 	audit []AuditEvent
+	// reads, when set, runs q's SELECTs outside transactions (SQLite's
+	// reading connections).
+	reads *Q
 }
 
 // Store is an open database.
@@ -76,7 +79,13 @@ type Store struct {
 	pgConfig *pgx.ConnConfig
 	// commits runs InTx's transactions on SQLite.
 	commits *committer
+	// readers are SQLite's reading connections (see OpenSQLite).
+	readers *sql.DB
 }
+
+// readConns is how many connections SQLite's reads outside transactions
+// share.
+const readConns = 4
 
 // OpenSQLite opens (creating when needed) the SQLite database at path in WAL
 // mode and brings its schema up to date.
@@ -106,6 +115,18 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Reads outside transactions go to connections of their own: in WAL
+	// mode they see the last commit and wait for no writer, so they run
+	// on another core while the writer commits.
+	readers, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)&_pragma=cache_size(-16384)&_pragma=temp_store(MEMORY)")
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	readers.SetMaxOpenConns(readConns)
+	readers.SetMaxIdleConns(readConns)
+	s.readers = readers
+	s.Q.reads = &Q{x: readers, cache: newStmtCache(readers)}
 	ckpt, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		s.Close()
@@ -174,7 +195,7 @@ func open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 	// for SQLite's single connection; pgx prepares and caches statements
 	// per connection itself.
 	if d == SQLite {
-		s.Q.cache = &stmtCache{db: db, m: map[string]*sql.Stmt{}, want: map[string]bool{}}
+		s.Q.cache = newStmtCache(db)
 		s.commits = newCommitter(db, s.Q.cache)
 	}
 	return s, nil
@@ -190,6 +211,10 @@ func (s *Store) Close() error {
 	}
 	if s.Q.cache != nil {
 		s.Q.cache.close()
+	}
+	if s.readers != nil {
+		s.Q.reads.cache.close()
+		s.readers.Close()
 	}
 	return s.db.Close()
 }

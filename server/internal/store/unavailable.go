@@ -104,7 +104,8 @@ func (s *Store) CheckWritable(ctx context.Context, now time.Time) error {
 // RefuseWrites makes SQLite refuse every write (PRAGMA query_only) as it
 // does for a read-only database file, or, with on false, accept them
 // again. It is for tests and drills of how the server behaves when it cannot
-// save; the store keeps one connection, which the setting belongs to.
+// save; the setting belongs to the store's one writing connection (its
+// reading connections never write).
 func (s *Store) RefuseWrites(ctx context.Context, on bool) error {
 	if s.dialect != SQLite {
 		return fmt.Errorf("refusing writes needs SQLite, not %s", s.dialect)
