@@ -102,13 +102,6 @@ func (q *Q) stmt(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
-var Counts sync.Map
-
-func count(query string) {
-	v, _ := Counts.LoadOrStore(query, new(int64))
-	*(v.(*int64))++
-}
-
 // context is the context q's statements run under.
 func (q *Q) context(ctx context.Context) context.Context {
 	if q.detached {
@@ -119,7 +112,6 @@ func (q *Q) context(ctx context.Context) context.Context {
 
 func (q *Q) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	ctx = q.context(ctx)
-	count(query)
 	if st := q.stmt(ctx, query); st != nil {
 		r, err := st.ExecContext(ctx, args...)
 		return r, unavailable(err)
@@ -131,7 +123,6 @@ func (q *Q) exec(ctx context.Context, query string, args ...any) (sql.Result, er
 func (q *Q) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	ctx = q.context(ctx)
 	q = q.reader(query)
-	count(query)
 	if st := q.stmt(ctx, query); st != nil {
 		rows, err := st.QueryContext(ctx, args...)
 		return rows, unavailable(err)
@@ -148,7 +139,6 @@ func (r row) Scan(dest ...any) error { return unavailable(r.r.Scan(dest...)) }
 func (q *Q) queryRow(ctx context.Context, query string, args ...any) row {
 	ctx = q.context(ctx)
 	q = q.reader(query)
-	count(query)
 	if st := q.stmt(ctx, query); st != nil {
 		return row{st.QueryRowContext(ctx, args...)}
 	}
