@@ -22,36 +22,7 @@ type PeerStats struct {
 	Endpoint  string
 }
 
-// statsSet is the change RecordStats and RecordStatsBatch make to a
-// session, with the report as v (hs, rx, tx, ep) and the time of the
-// report as $2. Every right-hand side reads the row as it was, so
-// sessions.rx_bytes is the previous report's.
-const statsSet = `latest_handshake = CASE WHEN v.hs > sessions.latest_handshake THEN v.hs ELSE sessions.latest_handshake END,
-	last_activity = CASE WHEN v.rx > sessions.rx_bytes AND $2 > sessions.last_activity THEN $2 WHEN v.hs > sessions.last_activity THEN v.hs ELSE sessions.last_activity END,
-	rx_bytes = v.rx, tx_bytes = v.tx, endpoint = v.ep,
-	state = CASE WHEN v.hs <> 0 THEN ` + stateConnected + ` ELSE sessions.state END`
-
 const stateConnected = "2" // StateConnected, in SQL
-
-// On SQLite the report is one JSON array of [key, handshake, rx, tx,
-// endpoint] arrays, so that the statement is the same for every report
-// and stays prepared. The subquery finds each session from its key (left
-// to itself, SQLite's planner would walk all the location's active
-// sessions and look each up in the report).
-const recordStatsSQLite = `WITH v AS MATERIALIZED (SELECT s.rowid AS rid, j.value->>1 AS hs, j.value->>2 AS rx, j.value->>3 AS tx, j.value->>4 AS ep
-		FROM json_each($3) AS j CROSS JOIN devices AS d CROSS JOIN sessions AS s
-		WHERE d.public_key = j.value->>0 AND s.location_id = $1 AND s.device_id = d.id AND s.ended_at = 0)
-	UPDATE sessions SET ` + statsSet + ` FROM v WHERE sessions.rowid = v.rid`
-
-// On PostgreSQL the report is five arrays of equal length. The lateral
-// subqueries find each session from its key, one index lookup after the
-// other, whatever the planner believes of the tables' sizes.
-const recordStatsPostgres = `UPDATE sessions SET ` + statsSet + `
-	FROM (SELECT s.id AS sid, r.hs, r.rx, r.tx, r.ep
-		FROM unnest($3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[]) AS r(k, hs, rx, tx, ep)
-		CROSS JOIN LATERAL (SELECT d.id FROM devices AS d WHERE d.public_key = r.k LIMIT 1) AS d
-		CROSS JOIN LATERAL (SELECT s.id FROM sessions AS s WHERE s.location_id = $1 AND s.device_id = d.id AND s.ended_at = 0 LIMIT 1) AS s) AS v
-	WHERE sessions.id = v.sid AND sessions.ended_at = 0`
 
 // Analyze refreshes the engine's statistics about the tables, which its
 // planner goes by; after a bulk import, before the statistics catch up,
@@ -59,32 +30,6 @@ const recordStatsPostgres = `UPDATE sessions SET ` + statsSet + `
 func (s *Store) Analyze(ctx context.Context) error {
 	_, err := s.db.ExecContext(ctx, "ANALYZE")
 	return unavailable(err)
-}
-
-// RecordStatsBatch stores, in one statement, what a gateway reported at
-// now about many peers: each active session of the location whose
-// device has a reported key changes as RecordStats would change it. Keys
-// without an active session there are skipped; a key reported twice
-// counts once, as last reported. It returns how many sessions changed.
-func (s *Store) RecordStatsBatch(ctx context.Context, locationID string, stats []PeerStats, now time.Time) (int, error) {
-	stats = lastOfEachKey(stats)
-	if len(stats) == 0 {
-		return 0, nil
-	}
-	var n int
-	// Rows are changed in the order of their keys, so that two reports
-	// about the same peers (two gateways of a location, on two replicas)
-	// lock them in the same order.
-	err := retryDeadlock(ctx, func() error {
-		var err error
-		if s.dialect == Postgres {
-			n, err = s.recordStatsPostgres(ctx, locationID, stats, now)
-		} else {
-			n, err = s.recordStatsSQLite(ctx, locationID, stats, now)
-		}
-		return err
-	})
-	return n, err
 }
 
 // lastOfEachKey sorts the report by key and keeps the last entry of each.
@@ -101,46 +46,6 @@ func lastOfEachKey(stats []PeerStats) []PeerStats {
 		w++
 	}
 	return out[:w]
-}
-
-func (s *Store) recordStatsSQLite(ctx context.Context, locationID string, stats []PeerStats, now time.Time) (int, error) {
-	b := make([]byte, 0, len(stats)*96)
-	b = append(b, '[')
-	for i, st := range stats {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '[')
-		b = appendJSONString(b, st.PublicKey)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, ms(st.Handshake), 10)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(st.Rx), 10)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(st.Tx), 10)
-		b = append(b, ',')
-		b = appendJSONString(b, st.Endpoint)
-		b = append(b, ']')
-	}
-	b = append(b, ']')
-	r, err := s.exec(ctx, recordStatsSQLite, locationID, ms(now), string(b))
-	if err != nil {
-		return 0, err
-	}
-	return int(rowsAffected(r)), nil
-}
-
-func (s *Store) recordStatsPostgres(ctx context.Context, locationID string, stats []PeerStats, now time.Time) (int, error) {
-	keys, eps := make([]string, len(stats)), make([]string, len(stats))
-	hs, rx, tx := make([]int64, len(stats)), make([]int64, len(stats)), make([]int64, len(stats))
-	for i, st := range stats {
-		keys[i], hs[i], rx[i], tx[i], eps[i] = st.PublicKey, ms(st.Handshake), int64(st.Rx), int64(st.Tx), st.Endpoint
-	}
-	r, err := s.exec(ctx, recordStatsPostgres, locationID, ms(now), keys, hs, rx, tx, eps)
-	if err != nil {
-		return 0, err
-	}
-	return int(rowsAffected(r)), nil
 }
 
 // cleanText makes v storable as text on both engines: bytes that are not
@@ -416,7 +321,7 @@ const writeCountersPostgres = `UPDATE sessions SET rx_bytes = v.rx, tx_bytes = v
 	WHERE sessions.id = v.id AND sessions.ended_at = 0`
 
 // LastOfEachKey returns the report sorted by key with only the last entry
-// of each, its texts made storable (as RecordStatsBatch takes it).
+// of each, its texts made storable.
 func LastOfEachKey(stats []PeerStats) []PeerStats { return lastOfEachKey(stats) }
 
 // statsValuesRows bounds the rows of one SQLite statement of
