@@ -175,13 +175,15 @@ func (c *committer) group(first *txRequest) {
 		}
 		return
 	}
+	// Counted before the answers, so that a caller sees its own commit.
+	c.grouped.Add(int64(len(ok)))
+	n := c.groups.Add(1)
 	for _, r := range ok {
 		r.answer <- txAnswer{}
 	}
-	if n := c.groups.Add(1); n%checkpointEvery == 0 && c.checkpoints != nil {
+	if n%checkpointEvery == 0 && c.checkpoints != nil {
 		c.checkpoints.wake()
 	}
-	c.grouped.Add(int64(len(ok)))
 	if c.cache != nil {
 		c.cache.prepareWanted(context.Background())
 	}
